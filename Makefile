@@ -1,0 +1,26 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each creates
+# .venv (Python 3.10, which the pinned stack needs) on first use.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench venv clean
+
+venv: $(STAMP)
+
+$(STAMP): setup.py requirements.lock
+	@bash tools/make_venv.sh $(VENV)
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/abmrl demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+bench: $(STAMP)
+	$(PY) benchmarks/pipeline.py
+
+clean:
+	rm -rf $(VENV) runs/demo

@@ -1,0 +1,93 @@
+"""Evaluators: pull a learner's policy, run episodes with its mean action.
+
+An evaluator loops: fetch the latest variables, read the learner's step from
+the counter, run `num_episodes` episodes acting with the policy's mean, log
+the average return beside the learner step. When the learner has finished
+(the counter says so), it evaluates the final variables once more, logs that
+as the final evaluation and returns.
+"""
+
+import time
+from typing import Callable, Optional
+
+import acme
+from acme import core
+from acme.agents.tf import actors
+from acme.tf import utils as tf2_utils
+from acme.tf import variable_utils
+from acme.utils import counting
+from acme.utils import loggers
+import dm_env
+import numpy as np
+import sonnet as snt
+
+from agents import networks
+
+
+class Evaluator:
+  """Runs episodes with the mean action of a learner's current policy."""
+
+  def __init__(self,
+               environment_factory: Callable[[], dm_env.Environment],
+               policy_factory: Callable[[], snt.Module],
+               variable_source: core.VariableSource,
+               counter: counting.Counter,
+               logger: loggers.Logger,
+               num_episodes: int = 5,
+               variable_key: str = 'policy',
+               min_learner_steps_between: int = 0,
+               poll_seconds: float = 1.0,
+               should_stop: Optional[Callable[[], bool]] = None):
+    self._environment = environment_factory()
+    policy = policy_factory()
+    observation_spec = self._environment.observation_spec()
+    tf2_utils.create_variables(policy, [observation_spec])
+    self._variable_client = variable_utils.VariableClient(
+        variable_source, {variable_key: policy.variables})
+    self._actor = actors.FeedForwardActor(networks.MeanAction(policy))
+    self._loop = acme.EnvironmentLoop(
+        self._environment, self._actor, counter=counting.Counter(),
+        logger=loggers.NoOpLogger(), should_update=False)
+    self._counter = counter
+    self._logger = logger
+    self._num_episodes = num_episodes
+    self._min_between = min_learner_steps_between
+    self._poll_seconds = poll_seconds
+    self._should_stop = should_stop or (lambda: False)
+
+  def evaluate(self, final: bool = False) -> float:
+    """Fetches the latest variables, runs the episodes, logs the mean return."""
+    learner_steps = self._counter.get_counts().get('learner_steps', 0)
+    self._variable_client.update_and_wait()
+    returns = [float(self._loop.run_episode()['episode_return'])
+               for _ in range(self._num_episodes)]
+    mean_return = float(np.mean(returns))
+    self._logger.write({
+        'learner_steps': learner_steps,
+        'evaluation_return': mean_return,
+        'evaluation_return_std': float(np.std(returns)),
+        'episodes': self._num_episodes,
+        'final': int(final),
+    })
+    return mean_return
+
+  def run(self) -> float:
+    """Evaluates periodically until the learner finishes; returns the final.
+
+    Returns NaN if stopped before the learner finished.
+    """
+    last = None
+    while not self._should_stop():
+      counts = self._counter.get_counts()
+      if counts.get('learner_finished', 0):
+        result = self.evaluate(final=True)
+        self._logger.close()
+        self._counter.increment(evaluator_final_evaluations=1)
+        return result
+      steps = counts.get('learner_steps', 0)
+      if steps > 0 and (last is None or steps - last >= self._min_between):
+        self.evaluate()
+        last = steps
+      else:
+        time.sleep(self._poll_seconds)
+    return float('nan')

@@ -1,0 +1,281 @@
+"""Logged episodes on disk: an EnvLogger (Riegeli) directory per episode.
+
+Layout of a dataset directory:
+
+  DIR/dataset.json                 environment id and observation/action specs
+  DIR/episodes/<behaviour>/<n>/    one EnvLogger directory holding one episode
+
+Each episode is written into `<n>.partial/` and renamed when complete, so an
+interrupted write never leaves an episode that looks valid but is not: readers
+ignore `*.partial`, and the next writer removes them. Episode metadata
+(environment id, behaviour tag, episode index, return, length) is stored as
+EnvLogger episode metadata.
+
+Steps follow EnvLogger's convention: step 0 holds the first timestep, step t
+holds timestep t and the action that produced it.
+"""
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+from typing import Any, Dict, Iterator, List, Optional
+
+import dm_env
+from dm_env import specs
+import numpy as np
+
+DATASET_FILE = 'dataset.json'
+EPISODES_DIR = 'episodes'
+PARTIAL_SUFFIX = '.partial'
+FORMAT_VERSION = 1
+
+
+class DatasetError(ValueError):
+  """A dataset directory that is missing, empty, corrupt or mismatched."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+  """What a dataset's episodes look like; must match the environment's."""
+  env_id: str
+  observation_shape: tuple
+  action_shape: tuple
+  action_minimum: tuple
+  action_maximum: tuple
+
+  @classmethod
+  def from_environment(cls, env_id: str, env: dm_env.Environment):
+    obs_spec, action_spec = env.observation_spec(), env.action_spec()
+    return cls(
+        env_id=env_id,
+        observation_shape=tuple(obs_spec.shape),
+        action_shape=tuple(action_spec.shape),
+        action_minimum=tuple(np.broadcast_to(
+            action_spec.minimum, action_spec.shape).astype(float).tolist()),
+        action_maximum=tuple(np.broadcast_to(
+            action_spec.maximum, action_spec.shape).astype(float).tolist()))
+
+  def to_json(self) -> Dict[str, Any]:
+    return dict(dataclasses.asdict(self), format_version=FORMAT_VERSION)
+
+  @classmethod
+  def from_json(cls, data: Dict[str, Any]) -> 'DatasetSpec':
+    fields = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: tuple(v) if isinstance(v, list) else v
+                  for k, v in data.items() if k in fields})
+
+  def mismatch(self, other: 'DatasetSpec') -> Optional[str]:
+    """Describes how `other` (an environment's spec) differs, or None."""
+    for name in ('observation_shape', 'action_shape'):
+      if getattr(self, name) != getattr(other, name):
+        return (f'{name.replace("_", " ")} {getattr(self, name)} in the data '
+                f'but {getattr(other, name)} in {other.env_id}')
+    if not (np.allclose(self.action_minimum, other.action_minimum) and
+            np.allclose(self.action_maximum, other.action_maximum)):
+      return f'action bounds differ from those of {other.env_id}'
+    return None
+
+
+@dataclasses.dataclass
+class Episode:
+  """One episode as arrays; row t is the state s_t and what followed it.
+
+  observation[t] is s_t (T+1 rows); action[t], reward[t], discount[t] are
+  a_t, r(s_t, a_t) and the discount on reaching s_{t+1}. The last row has
+  zero action, reward and discount (there is no transition out of s_T).
+  """
+  observation: np.ndarray  # [T+1, O]
+  action: np.ndarray  # [T+1, A]
+  reward: np.ndarray  # [T+1]
+  discount: np.ndarray  # [T+1]
+  metadata: Dict[str, Any]
+
+  @property
+  def num_transitions(self) -> int:
+    return len(self.observation) - 1
+
+
+def _safe_tag(tag: str) -> str:
+  return re.sub(r'[^A-Za-z0-9_.=-]+', '_', tag) or 'untagged'
+
+
+def read_spec(directory: str) -> DatasetSpec:
+  """Reads a dataset's spec; DatasetError names the problem."""
+  path = os.path.join(directory, DATASET_FILE)
+  if not os.path.isdir(directory):
+    raise DatasetError(f'dataset directory {directory} does not exist')
+  if not os.path.exists(path):
+    raise DatasetError(f'{directory} is not a dataset: {DATASET_FILE} missing')
+  try:
+    with open(path) as f:
+      return DatasetSpec.from_json(json.load(f))
+  except (ValueError, TypeError) as e:
+    raise DatasetError(f'{path} is corrupt: {e}') from e
+
+
+def list_episodes(directory: str) -> List[str]:
+  """Paths of all complete episodes, in a stable order (behaviour, index)."""
+  root = os.path.join(directory, EPISODES_DIR)
+  if not os.path.isdir(root):
+    return []
+  paths = []
+  for tag in sorted(os.listdir(root)):
+    tag_dir = os.path.join(root, tag)
+    if not os.path.isdir(tag_dir):
+      continue
+    names = [n for n in os.listdir(tag_dir) if not n.endswith(PARTIAL_SUFFIX)]
+    paths.extend(os.path.join(tag_dir, n) for n in sorted(names))
+  return paths
+
+
+def list_partial_episodes(directory: str) -> List[str]:
+  root = os.path.join(directory, EPISODES_DIR)
+  if not os.path.isdir(root):
+    return []
+  return sorted(
+      os.path.join(root, tag, n) for tag in os.listdir(root)
+      if os.path.isdir(os.path.join(root, tag))
+      for n in os.listdir(os.path.join(root, tag)) if n.endswith(PARTIAL_SUFFIX))
+
+
+def read_episode(path: str) -> Episode:
+  """Reads one episode directory. Raises on a corrupt or truncated episode."""
+  import envlogger  # pylint: disable=g-import-not-at-top
+  with envlogger.Reader(data_directory=path) as reader:
+    episodes = reader.episodes
+    if len(episodes) != 1:
+      raise DatasetError(f'{path}: expected 1 episode, found {len(episodes)}')
+    steps = list(episodes[0])
+    metadata = reader.episode_metadata()[0]
+  if len(steps) < 2:
+    raise DatasetError(f'{path}: episode has {len(steps)} steps')
+  if not isinstance(metadata, dict) or 'return' not in metadata:
+    raise DatasetError(f'{path}: episode metadata missing')
+  observation = np.stack([s.timestep.observation for s in steps]).astype(
+      np.float32)
+  action = np.stack([s.action for s in steps[1:]]).astype(np.float32)
+  reward = np.array([s.timestep.reward for s in steps[1:]], np.float32)
+  discount = np.array([s.timestep.discount for s in steps[1:]], np.float32)
+  if metadata.get('length', len(steps) - 1) != len(steps) - 1:
+    raise DatasetError(f'{path}: {len(steps) - 1} transitions, metadata says '
+                       f'{metadata["length"]}')
+  action = np.concatenate([action, np.zeros_like(action[:1])])
+  reward = np.append(reward, np.float32(0))
+  discount = np.append(discount, np.float32(0))
+  return Episode(observation, action, reward, discount, metadata)
+
+
+def read_episode_metadata(path: str) -> Dict[str, Any]:
+  """Episode metadata alone (no steps decoded)."""
+  import envlogger  # pylint: disable=g-import-not-at-top
+  with envlogger.Reader(data_directory=path) as reader:
+    metadata = list(reader.episode_metadata())
+  if len(metadata) != 1 or not isinstance(metadata[0], dict):
+    raise DatasetError(f'{path}: episode metadata missing')
+  return metadata[0]
+
+
+class EpisodeWriter:
+  """Appends whole episodes to a dataset directory, each atomically.
+
+  Usage:
+    writer = EpisodeWriter(directory, env_id, env)
+    writer.begin_episode(first_timestep, behaviour='noise=0.3')
+    writer.append(action, timestep)  # for each step
+    writer.end_episode(extra_metadata)  # renames <n>.partial -> <n>
+  """
+
+  def __init__(self, directory: str, env_id: str, env: dm_env.Environment):
+    self._directory = directory
+    self._spec = DatasetSpec.from_environment(env_id, env)
+    self._action_spec: specs.BoundedArray = env.action_spec()
+    os.makedirs(os.path.join(directory, EPISODES_DIR), exist_ok=True)
+    spec_path = os.path.join(directory, DATASET_FILE)
+    if os.path.exists(spec_path):
+      existing = read_spec(directory)
+      problem = existing.mismatch(self._spec)
+      if problem or existing.env_id != env_id:
+        raise DatasetError(
+            f'{directory} holds {existing.env_id} data; cannot add {env_id}'
+            + (f' ({problem})' if problem else ''))
+    else:
+      _write_json_atomically(spec_path, self._spec.to_json())
+    for partial in list_partial_episodes(directory):
+      shutil.rmtree(partial, ignore_errors=True)
+    self._backend = None
+    self._path = None
+    self._metadata: Dict[str, Any] = {}
+    self._return = 0.0
+    self._length = 0
+
+  def next_episode_index(self, behaviour: str) -> int:
+    tag_dir = os.path.join(self._directory, EPISODES_DIR, _safe_tag(behaviour))
+    if not os.path.isdir(tag_dir):
+      return 0
+    indices = [int(n) for n in os.listdir(tag_dir) if n.isdigit()]
+    return max(indices, default=-1) + 1
+
+  def begin_episode(self, timestep: dm_env.TimeStep, behaviour: str,
+                    episode_index: Optional[int] = None) -> None:
+    from envlogger import step_data  # pylint: disable=g-import-not-at-top
+    from envlogger.backends import riegeli_backend_writer  # pylint: disable=g-import-not-at-top
+    if self._backend is not None:
+      raise RuntimeError('begin_episode called twice without end_episode')
+    if episode_index is None:
+      episode_index = self.next_episode_index(behaviour)
+    final = os.path.join(self._directory, EPISODES_DIR, _safe_tag(behaviour),
+                         f'{episode_index:07d}')
+    if os.path.exists(final):
+      raise DatasetError(f'episode {final} already exists')
+    self._path = final
+    os.makedirs(final + PARTIAL_SUFFIX)
+    self._backend = riegeli_backend_writer.RiegeliBackendWriter(
+        data_directory=final + PARTIAL_SUFFIX,
+        metadata={'env_id': self._spec.env_id})
+    self._metadata = {'env_id': self._spec.env_id, 'behaviour': behaviour,
+                      'episode_index': episode_index}
+    self._return, self._length = 0.0, 0
+    zero_action = np.zeros(self._action_spec.shape, self._action_spec.dtype)
+    self._backend.record_step(
+        step_data.StepData(timestep, zero_action), is_new_episode=True)
+
+  def append(self, action: np.ndarray, timestep: dm_env.TimeStep) -> None:
+    from envlogger import step_data  # pylint: disable=g-import-not-at-top
+    self._backend.record_step(
+        step_data.StepData(timestep, np.asarray(action, np.float32)),
+        is_new_episode=False)
+    self._return += float(timestep.reward or 0.0)
+    self._length += 1
+
+  def end_episode(self, **extra_metadata) -> str:
+    """Completes the episode and makes it visible; returns its path."""
+    metadata = dict(self._metadata, **extra_metadata)
+    metadata.update({'return': self._return, 'length': self._length})
+    self._backend.set_episode_metadata(metadata)
+    self._backend.close()
+    self._backend = None
+    os.rename(self._path + PARTIAL_SUFFIX, self._path)
+    return self._path
+
+  def abort_episode(self) -> None:
+    if self._backend is not None:
+      self._backend.close()
+      self._backend = None
+      shutil.rmtree(self._path + PARTIAL_SUFFIX, ignore_errors=True)
+
+  def close(self) -> None:
+    self.abort_episode()
+
+
+def _write_json_atomically(path: str, data: Dict[str, Any]) -> None:
+  tmp = path + '.tmp'
+  with open(tmp, 'w') as f:
+    json.dump(data, f, indent=1)
+  os.replace(tmp, path)
+
+
+def iterate_episodes(directory: str) -> Iterator[Episode]:
+  for path in list_episodes(directory):
+    yield read_episode(path)

@@ -1,0 +1,97 @@
+"""A small built-in generator of mixed-quality data, for the demo and tests.
+
+Behaviours are a scripted controller (where the task has one) with Gaussian
+action noise at several levels, plus a uniformly random policy. The data thus
+contain good, mediocre and poor episodes, as offline RL data usually do.
+Online-MPO-generated data is a separate tool (`abmrl collect`).
+"""
+
+import dataclasses
+import time
+from typing import Callable, Dict, List, Optional, Sequence
+
+import dm_env
+import numpy as np
+
+from datasets import episodes as episodes_lib
+import environments
+
+Policy = Callable[[np.ndarray], np.ndarray]
+
+
+def _point_mass_controller(observation: np.ndarray) -> np.ndarray:
+  """PD control of the point mass towards the target at the origin.
+
+  The observation is [position(2), velocity(2)]; the two actuators push along
+  the x and y axes.
+  """
+  position, velocity = observation[:2], observation[2:4]
+  return np.clip(-8.0 * position - 1.5 * velocity, -1.0, 1.0)
+
+
+# Scripted controllers by environment id; others get only noise levels around
+# the zero action and the random policy.
+SCRIPTED_CONTROLLERS: Dict[str, Policy] = {
+    'control:point_mass-easy': _point_mass_controller,
+    'control:point_mass-hard': _point_mass_controller,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Behaviour:
+  """A behaviour policy: scripted action plus N(0, noise²), or uniform random."""
+  tag: str
+  noise: Optional[float]  # None: uniformly random actions.
+
+  def act(self, controller: Policy, observation: np.ndarray,
+          action_spec, rng: np.random.Generator) -> np.ndarray:
+    low = np.broadcast_to(action_spec.minimum, action_spec.shape)
+    high = np.broadcast_to(action_spec.maximum, action_spec.shape)
+    if self.noise is None:
+      return rng.uniform(low, high).astype(np.float32)
+    action = controller(observation) + self.noise * rng.standard_normal(
+        action_spec.shape)
+    return np.clip(action, low, high).astype(np.float32)
+
+
+def default_behaviours(noise_levels: Sequence[float] = (0.1, 0.5, 1.5)
+                       ) -> List[Behaviour]:
+  return [Behaviour(f'scripted-noise{n:g}', n) for n in noise_levels] + [
+      Behaviour('random', None)]
+
+
+def generate(env_id: str, directory: str, episodes_per_behaviour: int,
+             behaviours: Optional[Sequence[Behaviour]] = None, seed: int = 0,
+             max_steps_per_episode: Optional[int] = None,
+             progress: Optional[Callable[[str], None]] = print) -> int:
+  """Writes `episodes_per_behaviour` episodes of each behaviour; returns count."""
+  behaviours = list(behaviours or default_behaviours())
+  env = environments.make(env_id, seed=seed)
+  controller = SCRIPTED_CONTROLLERS.get(env_id, lambda o: np.zeros(
+      env.action_spec().shape, np.float32))
+  rng = np.random.default_rng(seed)
+  writer = episodes_lib.EpisodeWriter(directory, env_id, env)
+  written, start = 0, time.time()
+  try:
+    for behaviour in behaviours:
+      for _ in range(episodes_per_behaviour):
+        timestep = env.reset()
+        writer.begin_episode(timestep, behaviour.tag)
+        steps = 0
+        while not timestep.last():
+          action = behaviour.act(controller, timestep.observation,
+                                 env.action_spec(), rng)
+          timestep = env.step(action)
+          writer.append(action, timestep)
+          steps += 1
+          if max_steps_per_episode and steps >= max_steps_per_episode:
+            break
+        path = writer.end_episode()
+        written += 1
+        if progress:
+          progress(f'[generate] {written}/{len(behaviours) * episodes_per_behaviour}'
+                   f' episodes ({behaviour.tag}), {time.time() - start:.0f}s: {path}')
+  finally:
+    writer.close()
+    env.close()
+  return written

@@ -1,0 +1,140 @@
+"""`abmrl dataset info` and `abmrl dataset validate`."""
+
+import collections
+import dataclasses
+from typing import Dict, List, Tuple
+
+import numpy as np
+
+from datasets import episodes as episodes_lib
+
+
+@dataclasses.dataclass
+class ReturnStats:
+  episodes: int
+  steps: int
+  return_min: float
+  return_median: float
+  return_max: float
+  return_mean: float
+
+  @classmethod
+  def of(cls, returns: List[float], steps: int) -> 'ReturnStats':
+    r = np.asarray(returns, np.float64)
+    return cls(len(r), steps, float(r.min()), float(np.median(r)),
+               float(r.max()), float(r.mean()))
+
+
+@dataclasses.dataclass
+class DatasetInfo:
+  directory: str
+  spec: episodes_lib.DatasetSpec
+  total: ReturnStats
+  by_behaviour: Dict[str, ReturnStats]
+  best_episode: str
+  partial_episodes: int
+
+  @property
+  def best_return(self) -> float:
+    return self.total.return_max
+
+  @property
+  def mean_return(self) -> float:
+    return self.total.return_mean
+
+
+def summarize(directory: str) -> DatasetInfo:
+  """Reads every episode's metadata (not its steps) and summarizes returns."""
+  spec = episodes_lib.read_spec(directory)
+  paths = episodes_lib.list_episodes(directory)
+  if not paths:
+    raise episodes_lib.DatasetError(f'dataset {directory} has no complete '
+                                    'episodes')
+  returns: Dict[str, List[float]] = collections.defaultdict(list)
+  steps: Dict[str, int] = collections.defaultdict(int)
+  best: Tuple[float, str] = (-np.inf, '')
+  for path in paths:
+    metadata = episodes_lib.read_episode_metadata(path)
+    tag = metadata['behaviour']
+    returns[tag].append(float(metadata['return']))
+    steps[tag] += int(metadata['length'])
+    best = max(best, (float(metadata['return']), path))
+  return DatasetInfo(
+      directory=directory, spec=spec,
+      total=ReturnStats.of(sum(returns.values(), []), sum(steps.values())),
+      by_behaviour={t: ReturnStats.of(returns[t], steps[t]) for t in returns},
+      best_episode=best[1],
+      partial_episodes=len(episodes_lib.list_partial_episodes(directory)))
+
+
+def format_summary(info: DatasetInfo) -> str:
+  header = (f'{"behaviour":<24} {"episodes":>8} {"steps":>9} {"min":>8} '
+            f'{"median":>8} {"max":>8} {"mean":>8}')
+
+  def row(name, s):
+    return (f'{name:<24} {s.episodes:>8} {s.steps:>9} {s.return_min:>8.1f} '
+            f'{s.return_median:>8.1f} {s.return_max:>8.1f} '
+            f'{s.return_mean:>8.1f}')
+
+  lines = [f'dataset {info.directory}: {info.spec.env_id}, observation '
+           f'{info.spec.observation_shape}, action {info.spec.action_shape}',
+           header]
+  lines += [row(t, s) for t, s in sorted(info.by_behaviour.items())]
+  lines.append(row('all', info.total))
+  lines.append(f'best episode: return {info.best_return:.1f} '
+               f'({info.best_episode})')
+  if info.partial_episodes:
+    lines.append(f'{info.partial_episodes} unfinished episode(s) ignored')
+  return '\n'.join(lines)
+
+
+@dataclasses.dataclass
+class ValidationReport:
+  directory: str
+  valid: int
+  bad: List[Tuple[str, str]]  # (path, problem)
+  partial: List[str]
+
+  @property
+  def ok(self) -> bool:
+    return not self.bad
+
+
+def validate(directory: str) -> ValidationReport:
+  """Reads every step of every episode; checks shapes, lengths and returns."""
+  spec = episodes_lib.read_spec(directory)
+  paths = episodes_lib.list_episodes(directory)
+  if not paths:
+    raise episodes_lib.DatasetError(f'dataset {directory} has no complete '
+                                    'episodes')
+  bad, valid = [], 0
+  for path in paths:
+    try:
+      episode = episodes_lib.read_episode(path)
+      problem = None
+      if episode.observation.shape[1:] != spec.observation_shape:
+        problem = f'observation shape {episode.observation.shape[1:]}'
+      elif episode.action.shape[1:] != spec.action_shape:
+        problem = f'action shape {episode.action.shape[1:]}'
+      elif not np.all(np.isfinite(episode.observation)):
+        problem = 'non-finite observations'
+      elif not np.isclose(episode.reward.sum(), episode.metadata['return'],
+                          rtol=1e-4, atol=1e-3):
+        problem = (f'rewards sum to {episode.reward.sum():.3f}, metadata '
+                   f'says {episode.metadata["return"]:.3f}')
+    except Exception as e:  # pylint: disable=broad-except
+      problem = f'unreadable: {e}'
+    if problem:
+      bad.append((path, problem))
+    else:
+      valid += 1
+  return ValidationReport(directory, valid, bad,
+                          episodes_lib.list_partial_episodes(directory))
+
+
+def format_validation(report: ValidationReport) -> str:
+  lines = [f'{report.directory}: {report.valid} valid episode(s), '
+           f'{len(report.bad)} bad, {len(report.partial)} unfinished (ignored)']
+  lines += [f'BAD {path}: {problem}' for path, problem in report.bad]
+  lines.append('OK' if report.ok else 'FAILED')
+  return '\n'.join(lines)

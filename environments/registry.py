@@ -1,0 +1,72 @@
+"""Environments by id: `control:<domain>-<task>` for the DeepMind control suite.
+
+Every environment is a `dm_env.Environment` with one flat float32 observation
+vector and float32 actions, so learners, restorers and datasets never need to
+know which suite a task comes from. Other suites (the Sawyer stacking tasks)
+register themselves with `register()`.
+"""
+
+from typing import Callable, Dict, List, Optional
+
+import dm_env
+
+EnvFactory = Callable[[Optional[int]], dm_env.Environment]
+
+_FACTORIES: Dict[str, EnvFactory] = {}
+
+
+class UnknownEnvironmentError(ValueError):
+  """An environment id that is not in the registry."""
+
+
+def register(env_id: str, factory: EnvFactory) -> None:
+  """Adds `env_id` to the registry; `factory(seed)` builds the environment."""
+  if env_id in _FACTORIES:
+    raise ValueError(f'environment id registered twice: {env_id}')
+  _FACTORIES[env_id] = factory
+
+
+def _control_suite_factory(domain: str, task: str) -> EnvFactory:
+
+  def make(seed: Optional[int]) -> dm_env.Environment:
+    from acme import wrappers  # pylint: disable=g-import-not-at-top
+    from dm_control import suite  # pylint: disable=g-import-not-at-top
+    env = suite.load(domain, task, task_kwargs={'random': seed})
+    # Acme's wrappers already do exactly this: flatten the observation dict
+    # and cast float64 to float32.
+    env = wrappers.ConcatObservationWrapper(env)
+    return wrappers.SinglePrecisionWrapper(env)
+
+  return make
+
+
+def _register_control_suite() -> None:
+  from dm_control import suite  # pylint: disable=g-import-not-at-top
+  for domain, task in suite.ALL_TASKS:
+    register(f'control:{domain}-{task}', _control_suite_factory(domain, task))
+
+
+def env_ids() -> List[str]:
+  """All registered environment ids, sorted."""
+  _ensure_registered()
+  return sorted(_FACTORIES)
+
+
+def make(env_id: str, seed: Optional[int] = None) -> dm_env.Environment:
+  """Builds the environment `env_id`; raises UnknownEnvironmentError if unknown."""
+  _ensure_registered()
+  if env_id not in _FACTORIES:
+    raise UnknownEnvironmentError(
+        f'unknown environment id {env_id!r}; valid ids: '
+        + ', '.join(sorted(_FACTORIES)))
+  return _FACTORIES[env_id](seed)
+
+
+_registered = False
+
+
+def _ensure_registered() -> None:
+  global _registered
+  if not _registered:
+    _registered = True
+    _register_control_suite()

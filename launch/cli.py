@@ -1,0 +1,261 @@
+"""The `abmrl` command line: train, dataset tools and the demo.
+
+  abmrl train --agent bm --env control:cheetah-run --dataset DIR --steps S
+  abmrl dataset generate --env control:point_mass-easy --out DIR
+  abmrl dataset info DIR
+  abmrl dataset validate DIR
+  abmrl demo
+
+Bad input (unknown environment, missing or empty dataset, a dataset that does
+not match the environment, a malformed flag) is reported in one line before
+any process starts.
+"""
+
+import argparse
+import dataclasses
+import os
+import sys
+from typing import List, Optional
+
+# Quiet the native libraries before they load: TF's C++ logs, EnvLogger's
+# glog, and MuJoCo's GL probing (no display here; EGL for offscreen use).
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+os.environ.setdefault('GLOG_minloglevel', '1')
+os.environ.setdefault('MUJOCO_GL', 'egl')
+
+DEMO_ENV = 'control:point_mass-easy'
+
+
+class UsageError(Exception):
+  """Bad input from the user: reported as one line, exit code 2."""
+
+
+def _agent_overrides(agent: str, pairs: List[str]):
+  """Parses `--set key=value` against the agent's config dataclass."""
+  from agents import registry  # pylint: disable=g-import-not-at-top
+  config_class = registry.get(agent).config_class
+  fields = {f.name: f for f in dataclasses.fields(config_class)}
+  defaults = config_class()
+  overrides = {}
+  for pair in pairs:
+    key, sep, value = pair.partition('=')
+    if not sep or key not in fields:
+      raise UsageError(f'--set {pair}: expected key=value with key one of '
+                       + ', '.join(sorted(fields)))
+    current = getattr(defaults, key)
+    try:
+      if isinstance(current, bool):
+        if value.lower() not in ('true', 'false', '1', '0'):
+          raise ValueError(value)
+        overrides[key] = value.lower() in ('true', '1')
+      elif isinstance(current, tuple):
+        overrides[key] = tuple(int(v) for v in value.split(',') if v)
+      else:
+        overrides[key] = type(current)(value)
+    except ValueError:
+      raise UsageError(f'--set {pair}: {value!r} is not a valid '
+                       f'{type(current).__name__}') from None
+  return overrides
+
+
+def check_dataset(dataset_dir: str, env_id: str):
+  """The dataset's spec, after checking it exists, has episodes, matches env."""
+  from datasets import episodes  # pylint: disable=g-import-not-at-top
+  import environments  # pylint: disable=g-import-not-at-top
+  try:
+    env = environments.make(env_id)
+  except environments.UnknownEnvironmentError as e:
+    raise UsageError(str(e)) from None
+  try:
+    spec = episodes.read_spec(dataset_dir)
+  except episodes.DatasetError as e:
+    raise UsageError(str(e)) from None
+  if not episodes.list_episodes(dataset_dir):
+    raise UsageError(f'dataset {dataset_dir} has no complete episodes')
+  env_spec = episodes.DatasetSpec.from_environment(env_id, env)
+  problem = spec.mismatch(env_spec)
+  if problem:
+    raise UsageError(f'dataset {dataset_dir} does not match {env_id}: {problem}')
+  return spec
+
+
+def train(args) -> int:
+  from launch import config as config_lib  # pylint: disable=g-import-not-at-top
+  from launch import run as run_lib  # pylint: disable=g-import-not-at-top
+  if args.steps <= 0:
+    raise UsageError(f'--steps must be positive, got {args.steps}')
+  if args.restorers <= 0:
+    raise UsageError(f'--restorers must be positive, got {args.restorers}')
+  if args.snippet_length < 2:
+    raise UsageError(f'--snippet-length must be at least 2, got '
+                     f'{args.snippet_length}')
+  from agents import registry  # pylint: disable=g-import-not-at-top
+  if args.agent not in registry.AGENTS:
+    raise UsageError(f'unknown agent {args.agent!r}; valid agents: '
+                     + ', '.join(sorted(registry.AGENTS)))
+  spec = check_dataset(args.dataset, args.env)
+  run_dir = args.run_dir or os.path.join(
+      'runs', f'{args.agent}-{args.env.replace(":", "_")}')
+  config = config_lib.TrainConfig(
+      agent=args.agent, env_id=args.env,
+      dataset_dir=os.path.abspath(args.dataset),
+      run_dir=os.path.abspath(run_dir), steps=args.steps,
+      restorers=args.restorers, evaluators=args.evaluators,
+      eval_episodes=args.eval_episodes,
+      eval_every_learner_steps=args.eval_every,
+      snippet_length=args.snippet_length, replay_size=args.replay_size,
+      min_replay_size=args.min_replay_size,
+      samples_per_insert=args.samples_per_insert, seed=args.seed,
+      agent_config=_agent_overrides(args.agent, args.set))
+  result = run_lib.train(config, spec, launch_type=args.launch)
+  print(run_lib.format_summary(result))
+  return 0
+
+
+def dataset_generate(args) -> int:
+  from datasets import generate  # pylint: disable=g-import-not-at-top
+  import environments  # pylint: disable=g-import-not-at-top
+  if args.env not in environments.env_ids():
+    raise UsageError(f'unknown environment id {args.env!r}; valid ids: '
+                     + ', '.join(environments.env_ids()))
+  if args.episodes_per_behaviour <= 0:
+    raise UsageError('--episodes-per-behaviour must be positive')
+  n = generate.generate(args.env, args.out, args.episodes_per_behaviour,
+                        seed=args.seed)
+  print(f'wrote {n} episodes to {args.out}')
+  return 0
+
+
+def dataset_info(args) -> int:
+  from datasets import summary  # pylint: disable=g-import-not-at-top
+  from datasets import episodes  # pylint: disable=g-import-not-at-top
+  try:
+    info = summary.summarize(args.dir)
+  except episodes.DatasetError as e:
+    raise UsageError(str(e)) from None
+  print(summary.format_summary(info))
+  return 0
+
+
+def dataset_validate(args) -> int:
+  from datasets import summary  # pylint: disable=g-import-not-at-top
+  from datasets import episodes  # pylint: disable=g-import-not-at-top
+  try:
+    report = summary.validate(args.dir)
+  except episodes.DatasetError as e:
+    raise UsageError(str(e)) from None
+  print(summary.format_validation(report))
+  return 0 if report.ok else 1
+
+
+def demo(args) -> int:
+  from datasets import episodes  # pylint: disable=g-import-not-at-top
+  from datasets import generate  # pylint: disable=g-import-not-at-top
+  from datasets import summary  # pylint: disable=g-import-not-at-top
+  from launch import config as config_lib  # pylint: disable=g-import-not-at-top
+  from launch import run as run_lib  # pylint: disable=g-import-not-at-top
+  dataset_dir = os.path.abspath(args.dataset)
+  if not episodes.list_episodes(dataset_dir):
+    print(f'[demo] making a small mixed-quality {DEMO_ENV} dataset in '
+          f'{dataset_dir}')
+    generate.generate(DEMO_ENV, dataset_dir, episodes_per_behaviour=5,
+                      seed=0)
+  spec = check_dataset(dataset_dir, DEMO_ENV)
+  info = summary.summarize(dataset_dir)
+  print(summary.format_summary(info))
+  config = config_lib.TrainConfig(
+      agent='bm', env_id=DEMO_ENV, dataset_dir=dataset_dir,
+      run_dir=os.path.abspath(args.run_dir), steps=args.steps, restorers=2,
+      evaluators=1, eval_episodes=3, eval_every_learner_steps=1000,
+      snippet_length=2, replay_size=100_000, min_replay_size=2_000,
+      samples_per_insert=8.0)
+  result = run_lib.train(config, spec, launch_type='local_mp')
+  print(run_lib.format_summary(result))
+  print(f'[demo] BM evaluation return {result.final_return:.1f} '
+        f'(mean over {config.eval_episodes} episodes) | dataset: best episode '
+        f'{info.best_return:.1f}, mean episode {info.mean_return:.1f}')
+  return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+      prog='abmrl',
+      description='Distributed offline RL from logged episodes: restorers '
+      'replay episodes from disk into Reverb, a learner trains on them, '
+      'evaluators run the policy; one Launchpad program.')
+  sub = parser.add_subparsers(dest='command', required=True)
+
+  p = sub.add_parser('train', help='train an agent on a dataset',
+                     description='Launch restorers, replay, learner and '
+                     'evaluators; stop after --steps learner steps.')
+  p.add_argument('--agent', required=True, help='agent name (bm)')
+  p.add_argument('--env', required=True,
+                 help='environment id, e.g. control:cheetah-run')
+  p.add_argument('--dataset', required=True, help='dataset directory')
+  p.add_argument('--steps', type=int, default=10_000,
+                 help='learner steps (default 10000)')
+  p.add_argument('--restorers', type=int, default=2,
+                 help='restorer processes (default 2)')
+  p.add_argument('--evaluators', type=int, default=1,
+                 help='evaluators per evaluated policy (default 1)')
+  p.add_argument('--eval-episodes', type=int, default=5,
+                 help='episodes per evaluation (default 5)')
+  p.add_argument('--eval-every', type=int, default=1000,
+                 help='learner steps between evaluations (default 1000)')
+  p.add_argument('--snippet-length', type=int, default=2,
+                 help='rows per snippet N, i.e. N-1 transitions (default 2)')
+  p.add_argument('--replay-size', type=int, default=1_000_000,
+                 help='replay table size in snippets (default 1e6)')
+  p.add_argument('--min-replay-size', type=int, default=10_000,
+                 help='snippets in replay before learning starts')
+  p.add_argument('--samples-per-insert', type=float, default=8.0,
+                 help='rate limiter: samples per inserted snippet (default 8)')
+  p.add_argument('--seed', type=int, default=0)
+  p.add_argument('--run-dir', help='run directory (config, logs, '
+                 'checkpoints); a run restarted with it resumes. Default '
+                 'runs/<agent>-<env>')
+  p.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
+                 help='override an agent hyperparameter, e.g. '
+                 'learning_rate=1e-4 (repeatable)')
+  p.add_argument('--launch', default='local_mp',
+                 choices=['local_mp', 'test_mt'],
+                 help='local_mp: one process per node (default); test_mt: '
+                 'threads in this process (fast, for tests)')
+  p.set_defaults(func=train)
+
+  d = sub.add_parser('dataset', help='dataset tools').add_subparsers(
+      dest='dataset_command', required=True)
+  g = d.add_parser('generate', help='write a small mixed-quality dataset '
+                   '(scripted controller at several noise levels + random)')
+  g.add_argument('--env', default=DEMO_ENV)
+  g.add_argument('--out', required=True)
+  g.add_argument('--episodes-per-behaviour', type=int, default=5)
+  g.add_argument('--seed', type=int, default=0)
+  g.set_defaults(func=dataset_generate)
+  i = d.add_parser('info', help='episodes, steps and returns per behaviour')
+  i.add_argument('dir')
+  i.set_defaults(func=dataset_info)
+  v = d.add_parser('validate', help='read every episode; report bad ones')
+  v.add_argument('dir')
+  v.set_defaults(func=dataset_validate)
+
+  m = sub.add_parser('demo', help='make a small dataset, train BM briefly, '
+                     'print its evaluation beside the data')
+  m.add_argument('--dataset', default='data/demo-point_mass')
+  m.add_argument('--run-dir', default='runs/demo')
+  m.add_argument('--steps', type=int, default=3000)
+  m.set_defaults(func=demo)
+  return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  args = build_parser().parse_args(argv)
+  try:
+    return args.func(args)
+  except UsageError as e:
+    print(f'abmrl: error: {e}', file=sys.stderr)
+    return 2
+
+
+if __name__ == '__main__':
+  sys.exit(main())

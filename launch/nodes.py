@@ -1,0 +1,63 @@
+"""Small Launchpad-side adapters around the nodes of the other packages."""
+
+import time
+from typing import Any, Callable, List
+
+from absl import logging
+import launchpad as lp
+import numpy as np
+
+
+def program_stopping() -> bool:
+  """True once the program has begun to stop (for nodes' run loops)."""
+  return lp.wait_for_stop(0)
+
+
+class ServeAfterRun:
+  """Runs a learner to completion, then keeps serving its variables.
+
+  Launchpad stops a courier node's server when run() returns; evaluators
+  still need the final variables, so this waits for the program to stop.
+  """
+
+  def __init__(self, make_learner: Callable[..., Any], *args, **kwargs):
+    self._learner = make_learner(*args, **kwargs)
+
+  def get_variables(self, names: List[str]) -> List[List[np.ndarray]]:
+    return self._learner.get_variables(names)
+
+  def run(self) -> None:
+    self._learner.run()
+    lp.wait_for_stop()
+
+
+class StopWhenDone:
+  """Stops the program once the learner finished and evaluators reported.
+
+  Waits at most `final_evaluation_timeout` seconds for the evaluators' final
+  evaluations after the learner finishes.
+  """
+
+  def __init__(self, counter, num_evaluators: int,
+               final_evaluation_timeout: float = 600.0,
+               poll_seconds: float = 0.5):
+    self._counter = counter
+    self._num_evaluators = num_evaluators
+    self._timeout = final_evaluation_timeout
+    self._poll = poll_seconds
+
+  def run(self) -> None:
+    finished_at = None
+    while True:
+      counts = self._counter.get_counts()
+      if counts.get('learner_finished', 0):
+        finished_at = finished_at or time.time()
+        done = counts.get('evaluator_final_evaluations', 0)
+        if done >= self._num_evaluators:
+          break
+        if time.time() - finished_at > self._timeout:
+          logging.warning('stopping without %d final evaluation(s)',
+                          self._num_evaluators - done)
+          break
+      time.sleep(self._poll)
+    lp.stop()

@@ -1,0 +1,96 @@
+"""Launching a training program and reading back what it logged."""
+
+import csv
+import dataclasses
+import glob
+import os
+import time
+from typing import Dict, List
+
+from absl import flags
+import launchpad as lp
+from launchpad.nodes.python import local_multi_processing
+
+from datasets import episodes
+from launch import config as config_lib
+from launch import program as program_lib
+
+
+@dataclasses.dataclass
+class TrainResult:
+  run_dir: str
+  learner_steps: int
+  final_return: float  # mean over evaluators of their final evaluation
+  final_returns: Dict[str, float]  # per evaluator label
+  seconds: float
+
+
+def _node_resources(config: config_lib.TrainConfig):
+  """Process settings per group: the GPU (if any) is the learner's alone;
+  every other node gets one TF thread, and the rate limiter paces them."""
+  one_thread = {'CUDA_VISIBLE_DEVICES': '', 'TF_NUM_INTRAOP_THREADS': '1',
+                'TF_NUM_INTEROP_THREADS': '1', 'OMP_NUM_THREADS': '1'}
+  quiet = {'TF_CPP_MIN_LOG_LEVEL': '2', 'GLOG_minloglevel': '1',
+           'MUJOCO_GL': os.environ.get('MUJOCO_GL', 'egl')}
+  resources = {group: local_multi_processing.PythonProcess(
+      env={**quiet, **one_thread}) for group in
+               ('replay', 'counter', 'restorer', 'evaluator', 'stopper')}
+  resources['learner'] = local_multi_processing.PythonProcess(env=quiet)
+  del config
+  return resources
+
+
+def _ensure_absl_flags_parsed():
+  # Launchpad reads absl flags (e.g. lp_termination_notice_secs).
+  if not flags.FLAGS.is_parsed():
+    flags.FLAGS(['abmrl'], known_only=True)
+
+
+def train(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
+          launch_type: str = 'local_mp') -> TrainResult:
+  """Launches the program, waits until it stops, returns the final figures."""
+  _ensure_absl_flags_parsed()
+  config.save()
+  program = program_lib.build_program(config, spec)
+  start = time.time()
+  if launch_type == 'local_mp':
+    manager = lp.launch(program,
+                        launch_type=lp.LaunchType.LOCAL_MULTI_PROCESSING,
+                        terminal='current_terminal',
+                        local_resources=_node_resources(config))
+    manager.wait()
+  elif launch_type == 'test_mt':
+    manager = lp.launch(program, launch_type=lp.LaunchType.TEST_MULTI_THREADING,
+                        serialize_py_nodes=False)
+    manager.wait()
+  else:
+    raise ValueError(f'unknown launch type {launch_type!r}')
+  return read_result(config.run_dir, time.time() - start)
+
+
+def read_csv(path: str) -> List[Dict[str, float]]:
+  with open(path) as f:
+    return [{k: float(v) for k, v in row.items() if v not in ('', None)}
+            for row in csv.DictReader(f)]
+
+
+def read_result(run_dir: str, seconds: float = float('nan')) -> TrainResult:
+  final_returns, learner_steps = {}, 0
+  for path in sorted(glob.glob(os.path.join(run_dir, 'logs', 'evaluator_*',
+                                            'logs.csv'))):
+    rows = [r for r in read_csv(path) if r.get('final')]
+    if rows:
+      label = os.path.basename(os.path.dirname(path))
+      final_returns[label] = rows[-1]['evaluation_return']
+      learner_steps = max(learner_steps, int(rows[-1]['learner_steps']))
+  values = list(final_returns.values())
+  return TrainResult(run_dir, learner_steps,
+                     sum(values) / len(values) if values else float('nan'),
+                     final_returns, seconds)
+
+
+def format_summary(result: TrainResult) -> str:
+  per = ', '.join(f'{k} {v:.1f}' for k, v in sorted(result.final_returns.items()))
+  return (f'[train] done in {result.seconds:.0f}s: {result.learner_steps} '
+          f'learner steps; final evaluation return {result.final_return:.1f}'
+          f'{" (" + per + ")" if per else ""}; run dir {result.run_dir}')

@@ -1,0 +1,39 @@
+"""abmrl: distributed offline RL from logged experience (ABM, BM+MPO, AWAC, AWR, MABE)."""
+
+import setuptools
+
+# The stack is pinned to the one generation that installs together (see
+# DESIGN.md): Launchpad 0.5 wheels stop at CPython 3.10 and link TF 2.8.
+INSTALL_REQUIRES = [
+    'dm-acme[tf]==0.4.0',  # tensorflow 2.8.0, dm-reverb 0.7.0, dm-launchpad 0.5.0, tfp 0.15, sonnet 2
+    'dm-control',
+    'mujoco',
+    'envlogger==1.0.8',
+    'numpy<1.24',
+    'protobuf>=3.20,<3.21',  # EnvLogger needs 3.20; TF 2.8.0 accepts it.
+    'jax==0.4.13',  # imported by Acme 0.4.0 modules
+    'jaxlib==0.4.13',
+    'gym==0.23.1',
+    'pillow',
+    'matplotlib',
+    # Era pins: TF 2.8 breaks with wrapt>=1.15, JAX 0.4.13 with ml-dtypes>=0.3,
+    # and TF/TFDS import pkg_resources, gone from newer setuptools.
+    'wrapt<1.15',
+    'ml-dtypes<0.3',
+    'setuptools<70',
+]
+TEST_REQUIRES = ['pytest', 'pytest-timeout']
+
+setuptools.setup(
+    name='abmrl',
+    version='0.1.0',
+    description='Distributed actor-learner offline RL on Acme, Reverb and Launchpad.',
+    python_requires='>=3.10,<3.11',
+    packages=setuptools.find_packages(include=[
+        'agents', 'agents.*', 'datasets', 'datasets.*', 'environments',
+        'environments.*', 'launch', 'launch.*'
+    ]),
+    install_requires=INSTALL_REQUIRES,
+    extras_require={'test': TEST_REQUIRES},
+    entry_points={'console_scripts': ['abmrl = launch.cli:main']},
+)

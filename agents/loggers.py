@@ -24,6 +24,6 @@ def make_logger(run_dir: Optional[str], label: str,
     outputs.append(tf_summary.TFSummaryLogger(
         os.path.join(run_dir, 'tb'), label=label, steps_key=steps_key))
   if print_to_terminal:
-    outputs.append(loggers.TerminalLogger(label=label))
+    outputs.append(loggers.TerminalLogger(label=label, print_fn=print))
   logger = loggers.NoneFilter(loggers.Dispatcher(outputs))
   return loggers.TimeFilter(logger, time_delta) if time_delta else logger

@@ -1,11 +1,20 @@
-"""Small Launchpad-side adapters around the nodes of the other packages."""
+"""Small Launchpad-side adapters around the nodes of the other packages.
 
+Every node process imports this module, so it is also where their absl INFO
+chatter (EnvLogger opening each file, courier bindings) is turned off;
+progress comes from the nodes' own loggers. ABMRL_VERBOSE=1 keeps it.
+"""
+
+import os
 import time
 from typing import Any, Callable, List
 
 from absl import logging
 import launchpad as lp
 import numpy as np
+
+if not os.environ.get('ABMRL_VERBOSE'):
+  logging.set_verbosity(logging.WARNING)
 
 
 def program_stopping() -> bool:

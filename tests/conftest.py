@@ -1,0 +1,22 @@
+"""Shared fixtures: small real datasets made with the built-in generator."""
+
+import os
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+os.environ.setdefault('GLOG_minloglevel', '1')
+os.environ.setdefault('MUJOCO_GL', 'egl')
+
+import pytest  # pylint: disable=g-import-not-at-top
+
+from datasets import generate  # pylint: disable=g-import-not-at-top
+
+ENV_ID = 'control:point_mass-easy'
+
+
+@pytest.fixture(scope='session')
+def small_dataset(tmp_path_factory):
+  """8 episodes of 120 steps: scripted at three noise levels, and random."""
+  directory = str(tmp_path_factory.mktemp('data') / 'point_mass')
+  generate.generate(ENV_ID, directory, episodes_per_behaviour=2, seed=0,
+                    max_steps_per_episode=120, progress=None)
+  return directory

@@ -1,0 +1,161 @@
+"""Restorers against a real Reverb server."""
+
+import collections
+import os
+import shutil
+import threading
+import time
+
+from acme.utils import counting
+import numpy as np
+import pytest
+import reverb
+
+from datasets import episodes
+from datasets import replay
+from datasets import restorer as restorer_lib
+from tests.test_episodes import _corrupt
+
+SNIPPET_LENGTH = 3
+
+
+@pytest.fixture
+def queue_server(small_dataset):
+  """A queue table big enough to hold every snippet of the small dataset."""
+  spec = episodes.read_spec(small_dataset)
+  table = reverb.Table.queue(
+      'snippets', max_size=100_000,
+      signature=replay.snippet_signature(spec, SNIPPET_LENGTH))
+  server = reverb.Server([table])
+  yield server
+  server.stop()
+
+
+def _drain(server, count):
+  dataset = reverb.TrajectoryDataset.from_table_signature(
+      f'localhost:{server.port}', 'snippets',
+      max_in_flight_samples_per_worker=10)
+  return [sample.data for sample in dataset.take(count)]
+
+
+def _windows(paths):
+  """Every length-N window of every episode, keyed by its observations."""
+  windows = collections.Counter()
+  for path in paths:
+    episode = episodes.read_episode(path)
+    for start in range(len(episode.observation) - SNIPPET_LENGTH + 1):
+      end = start + SNIPPET_LENGTH
+      windows[tuple(np.concatenate([
+          episode.observation[start:end].ravel(),
+          episode.action[start:end].ravel(), episode.reward[start:end],
+          episode.discount[start:end]]).tolist())] += 1
+  return windows
+
+
+def _key(snippet):
+  return tuple(np.concatenate([
+      snippet['observation'].numpy().ravel(),
+      snippet['action'].numpy().ravel(), snippet['reward'].numpy(),
+      snippet['discount'].numpy()]).tolist())
+
+
+def test_every_step_reaches_reverb_intact(small_dataset, queue_server):
+  client = reverb.Client(f'localhost:{queue_server.port}')
+  counter = counting.Counter()
+  stats = []
+  for shard in range(2):
+    restorer = restorer_lib.Restorer(
+        small_dataset, client, 'snippets', SNIPPET_LENGTH, shard_index=shard,
+        num_shards=2, interleave=3, seed=shard, counter=counter, max_passes=1)
+    stats.append(restorer.run())
+  expected = _windows(episodes.list_episodes(small_dataset))
+  total = sum(expected.values())
+  assert total == 8 * (121 - SNIPPET_LENGTH + 1)
+  assert sum(s.snippets for s in stats) == total
+  assert sum(s.episodes for s in stats) == 8
+  assert sum(s.steps for s in stats) == 8 * 120
+  assert client.server_info()['snippets'].current_size == total
+
+  received = collections.Counter(_key(s) for s in _drain(queue_server, total))
+  # The same multiset: each window exactly once, none crossing an episode.
+  assert received == expected
+
+  counts = counter.get_counts()
+  assert counts['restorer_episodes'] == 8
+  assert counts['restorer_steps'] == 960
+  assert counts['restorer_passes'] == 2
+
+
+def test_snippets_end_at_the_final_observation(small_dataset, queue_server):
+  client = reverb.Client(f'localhost:{queue_server.port}')
+  path = episodes.list_episodes(small_dataset)[0]
+  restorer = restorer_lib.Restorer(
+      os.path.dirname(os.path.dirname(os.path.dirname(path))), client,
+      'snippets', SNIPPET_LENGTH, max_passes=1)
+  stats = restorer.run()
+  snippets = _drain(queue_server, stats.snippets)
+  final_rows = [s for s in snippets if s['discount'].numpy()[-1] == 0]
+  # One snippet per episode ends at its last observation, whose action,
+  # reward and discount are zero placeholders.
+  assert len(final_rows) == 8
+  for snippet in final_rows:
+    np.testing.assert_array_equal(snippet['action'].numpy()[-1], 0)
+    assert np.all(snippet['discount'].numpy()[:-1] == 1)
+
+
+def test_corrupt_episode_is_skipped_and_counted(small_dataset, queue_server,
+                                                tmp_path, caplog):
+  copy = str(tmp_path / 'copy')
+  shutil.copytree(small_dataset, copy)
+  victim = episodes.list_episodes(copy)[5]
+  _corrupt(victim)
+  client = reverb.Client(f'localhost:{queue_server.port}')
+  counter = counting.Counter()
+  restorer = restorer_lib.Restorer(copy, client, 'snippets', SNIPPET_LENGTH,
+                                   counter=counter, max_passes=2)
+  stats = restorer.run()
+  assert stats.files_skipped == 2  # once per pass
+  assert stats.episodes == 2 * 7
+  assert counter.get_counts()['restorer_files_skipped'] == 2
+  assert victim in caplog.text
+
+
+def test_rate_limiter_makes_restorer_wait_and_stop_releases_it(small_dataset):
+  spec = episodes.read_spec(small_dataset)
+  table = replay.make_snippet_table(
+      'snippets', spec, SNIPPET_LENGTH, max_size=10_000, samples_per_insert=4,
+      min_size_to_sample=50, batch_size=8)
+  server = reverb.Server([table])
+  try:
+    client = reverb.Client(f'localhost:{server.port}')
+    stop = threading.Event()
+    restorer = restorer_lib.Restorer(small_dataset, client, 'snippets',
+                                     SNIPPET_LENGTH, should_stop=stop.is_set)
+    thread = threading.Thread(target=restorer.run, daemon=True)
+    thread.start()
+    time.sleep(3)
+    size = client.server_info()['snippets'].current_size
+    # Nobody samples, so inserts stop at min size + error buffer.
+    assert 50 <= size < 200
+    assert thread.is_alive()
+    stop.set()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+  finally:
+    server.stop()
+
+
+def test_fifo_table_bounds_replay_size(small_dataset):
+  spec = episodes.read_spec(small_dataset)
+  table = replay.make_snippet_table(
+      'snippets', spec, SNIPPET_LENGTH, max_size=100, samples_per_insert=1e-3,
+      min_size_to_sample=1, batch_size=1)
+  server = reverb.Server([table])
+  try:
+    client = reverb.Client(f'localhost:{server.port}')
+    stats = restorer_lib.Restorer(small_dataset, client, 'snippets',
+                                  SNIPPET_LENGTH, max_passes=1).run()
+    assert stats.snippets > 900
+    assert client.server_info()['snippets'].current_size == 100
+  finally:
+    server.stop()

@@ -4,6 +4,9 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export GLOG_minloglevel ?= 1
+export MUJOCO_GL ?= egl
 
 .PHONY: demo test bench venv clean
 
@@ -17,10 +20,10 @@ demo: $(STAMP)
 	$(VENV)/bin/abmrl demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q
 
 bench: $(STAMP)
 	$(PY) benchmarks/pipeline.py
 
 clean:
-	rm -rf $(VENV) runs/demo
+	rm -rf $(VENV) runs/demo data/demo-point_mass

@@ -21,6 +21,7 @@ INSTALL_REQUIRES = [
     'wrapt<1.15',
     'ml-dtypes<0.3',
     'setuptools<70',
+    'gym-notices==0.0.8',  # later releases print a banner in every process
 ]
 TEST_REQUIRES = ['pytest', 'pytest-timeout']
 

@@ -110,8 +110,8 @@ class Restorer:
     open_episodes: List[_OpenEpisode] = []
     while pending or open_episodes:
       if self._should_stop():
-        for episode in open_episodes:
-          episode.writer.close()
+        # No writer.close(): it would wait on a server that may be gone or
+        # holding inserts back.
         return False
       while pending and len(open_episodes) < self._interleave:
         opened = self._open(client, pending.pop())

@@ -166,7 +166,7 @@ def demo(args) -> int:
   config = config_lib.TrainConfig(
       agent='bm', env_id=DEMO_ENV, dataset_dir=dataset_dir,
       run_dir=os.path.abspath(args.run_dir), steps=args.steps, restorers=2,
-      evaluators=1, eval_episodes=3, eval_every_learner_steps=1000,
+      evaluators=1, eval_episodes=5, eval_every_learner_steps=1000,
       snippet_length=2, replay_size=100_000, min_replay_size=2_000,
       samples_per_insert=8.0)
   result = run_lib.train(config, spec, launch_type='local_mp')

@@ -5,6 +5,7 @@ chatter (EnvLogger opening each file, courier bindings) is turned off;
 progress comes from the nodes' own loggers. ABMRL_VERBOSE=1 keeps it.
 """
 
+import logging as std_logging
 import os
 import time
 from typing import Any, Callable, List
@@ -15,6 +16,8 @@ import numpy as np
 
 if not os.environ.get('ABMRL_VERBOSE'):
   logging.set_verbosity(logging.WARNING)
+  # TFP deprecation notices from Acme's Gaussian head, once per process.
+  std_logging.getLogger('tensorflow').setLevel(std_logging.ERROR)
 
 
 def program_stopping() -> bool:

@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 req=$(mktemp)
-.venv/bin/python - > "$req" <<'PY'
+python3 - > "$req" <<'PY'
 import ast, re
 src = open('setup.py').read()
 tree = ast.parse(src)
@@ -12,5 +12,5 @@ for node in ast.walk(tree):
     for elt in node.value.elts:
       print(elt.value)
 PY
-.venv/bin/uv pip compile --python-version 3.10 --no-header "$req" -o requirements.lock
+"$(command -v uv || echo .venv/bin/uv)" pip compile --python-version 3.10 --no-header "$req" -o requirements.lock
 rm -f "$req"

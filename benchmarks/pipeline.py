@@ -1,0 +1,243 @@
+"""Throughput and memory of the offline data path, in one run.
+
+Prints:
+  1. restorer insert rate (transitions/s) with 1 and 2 restorer processes;
+  2. BM learner steps/s fed from Reverb vs from an in-memory tf.data dataset
+     of the same batches (the ratio; target >= 0.9), at the paper's shapes
+     (batch 512, observation 17, action 6: cheetah-run);
+  3. peak resident memory of the replay process while a dataset 5x the table
+     size streams through it, beside a table that holds the whole dataset.
+
+Every figure comes from this run on this machine; nothing is hard-coded.
+Usage: python benchmarks/pipeline.py [--episodes 100] [--table-size 20000]
+"""
+
+import argparse
+import multiprocessing as mp
+import os
+import sys
+import time
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+os.environ.setdefault('GLOG_minloglevel', '1')
+os.environ.setdefault('MUJOCO_GL', 'egl')
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+ENV_ID = 'control:cheetah-run'
+TABLE = 'snippets'
+SNIPPET_LENGTH = 2
+
+
+def make_dataset(directory: str, episodes: int) -> None:
+  from datasets import episodes as episodes_lib
+  from datasets import generate
+  have = len(episodes_lib.list_episodes(directory))
+  if have >= episodes:
+    return
+  behaviours = generate.default_behaviours()
+  per = -(-(episodes - have) // len(behaviours))
+  print(f'[bench] generating {per * len(behaviours)} {ENV_ID} episodes in '
+        f'{directory} ...', flush=True)
+  generate.generate(ENV_ID, directory, per, behaviours=behaviours,
+                    seed=have + 1, progress=None)
+
+
+# --- processes --------------------------------------------------------------
+
+
+def _replay_process(spec, table_size, unlimited, port_queue, stop_event):
+  """A Reverb server in its own process, as the replay node is."""
+  import reverb
+  from datasets import replay
+  if unlimited:
+    # No rate limiting: restorers insert as fast as they can, FIFO evicts.
+    table = reverb.Table(
+        TABLE, sampler=reverb.selectors.Uniform(),
+        remover=reverb.selectors.Fifo(), max_size=table_size,
+        rate_limiter=reverb.rate_limiters.MinSize(1),
+        signature=replay.snippet_signature(spec, SNIPPET_LENGTH))
+  else:
+    raise ValueError('only the unlimited table is benchmarked')
+  server = reverb.Server([table])
+  port_queue.put((server.port, os.getpid()))
+  stop_event.wait()
+  server.stop()
+
+
+def _restorer_process(directory, address, shard, num_shards, barrier,
+                      results):
+  import reverb
+  from datasets import restorer
+  client = reverb.Client(address)
+  r = restorer.Restorer(directory, client, TABLE, SNIPPET_LENGTH,
+                        shard_index=shard, num_shards=num_shards, max_passes=1)
+  barrier.wait()
+  start = time.time()
+  stats = r.run()
+  results.put((start, time.time(), stats.steps, stats.snippets))
+
+
+def _peak_rss_mb(pid: int) -> float:
+  with open(f'/proc/{pid}/status') as f:
+    for line in f:
+      if line.startswith('VmHWM:'):
+        return int(line.split()[1]) / 1024
+  return float('nan')
+
+
+def _rss_mb(pid: int) -> float:
+  with open(f'/proc/{pid}/status') as f:
+    for line in f:
+      if line.startswith('VmRSS:'):
+        return int(line.split()[1]) / 1024
+  return float('nan')
+
+
+class Replay:
+  """Starts the replay process; `address`, `pid`; stop() ends it."""
+
+  def __init__(self, spec, table_size):
+    ctx = mp.get_context('spawn')
+    self._stop = ctx.Event()
+    ports = ctx.Queue()
+    self._process = ctx.Process(target=_replay_process, args=(
+        spec, table_size, True, ports, self._stop))
+    self._process.start()
+    port, self.pid = ports.get(timeout=120)
+    self.address = f'localhost:{port}'
+
+  def stop(self):
+    self._stop.set()
+    self._process.join(timeout=30)
+
+
+def restore_once(directory, address, num_restorers):
+  """Runs K restorer processes over the dataset once; returns transitions/s."""
+  ctx = mp.get_context('spawn')
+  barrier = ctx.Barrier(num_restorers)
+  results = ctx.Queue()
+  processes = [ctx.Process(target=_restorer_process, args=(
+      directory, address, k, num_restorers, barrier, results))
+               for k in range(num_restorers)]
+  for p in processes:
+    p.start()
+  outcomes = [results.get(timeout=900) for _ in processes]
+  for p in processes:
+    p.join()
+  start = min(o[0] for o in outcomes)
+  end = max(o[1] for o in outcomes)
+  steps = sum(o[2] for o in outcomes)
+  return steps / (end - start), steps, end - start
+
+
+# --- learner ----------------------------------------------------------------
+
+
+def learner_rates(address, steps, repeats):
+  """BM learner steps/s from Reverb and from memory, same process and TF."""
+  import tensorflow as tf
+  from acme.utils import loggers
+  from agents import networks
+  from agents.bm import BMConfig, BMLearner
+  from datasets import replay
+
+  config = BMConfig()
+  reverb_dataset = replay.make_snippet_dataset(address, TABLE,
+                                               config.batch_size)
+  reverb_iterator = iter(reverb_dataset)
+  batches = [next(reverb_iterator) for _ in range(50)]
+  memory_dataset = tf.data.Dataset.from_tensor_slices(
+      {k: tf.stack([b[k] for b in batches]) for k in batches[0]}
+  ).repeat().prefetch(4)
+
+  def timed(iterator):
+    policy = networks.make_gaussian_policy(6, config.policy_layer_sizes)
+    learner = BMLearner(policy, iterator, observation_size=17, config=config,
+                        logger=loggers.NoOpLogger())
+    learner.run(num_steps=20)  # trace and warm up
+    start = time.time()
+    learner.run(num_steps=20 + steps)
+    return steps / (time.time() - start)
+
+  from_reverb, from_memory = [], []
+  for _ in range(repeats):
+    from_reverb.append(timed(reverb_iterator))
+    from_memory.append(timed(iter(memory_dataset)))
+  return from_reverb, from_memory
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--dataset', default='data/bench-cheetah-run')
+  parser.add_argument('--episodes', type=int, default=100,
+                      help='1000-step episodes in the dataset (default 100)')
+  parser.add_argument('--table-size', type=int, default=20_000,
+                      help='table size for the memory test; the dataset '
+                      'should hold 5x as many snippets')
+  parser.add_argument('--learner-steps', type=int, default=300)
+  parser.add_argument('--repeats', type=int, default=2)
+  args = parser.parse_args()
+
+  import psutil
+  from datasets import episodes as episodes_lib
+  make_dataset(args.dataset, args.episodes)
+  spec = episodes_lib.read_spec(args.dataset)
+  paths = episodes_lib.list_episodes(args.dataset)
+  print(f'[bench] machine: {os.cpu_count()} cores, '
+        f'{psutil.virtual_memory().total / 2**30:.0f} GiB; dataset '
+        f'{len(paths)} episodes of {ENV_ID}', flush=True)
+
+  # 1. Insert rate.
+  rates = {}
+  for k in (1, 2):
+    replay = Replay(spec, table_size=10_000_000)
+    rate, steps, seconds = restore_once(args.dataset, replay.address, k)
+    replay.stop()
+    rates[k] = rate
+    print(f'[bench] {k} restorer(s): {steps} transitions in {seconds:.1f}s = '
+          f'{rate:,.0f} transitions/s', flush=True)
+
+  # 2. Learner fed from Reverb vs memory (table filled first, then sampled).
+  replay = Replay(spec, table_size=10_000_000)
+  restore_once(args.dataset, replay.address, 2)
+  from_reverb, from_memory = learner_rates(replay.address, args.learner_steps,
+                                           args.repeats)
+  replay.stop()
+  ratio = sum(from_reverb) / sum(from_memory)
+  print(f'[bench] BM learner (batch 512, obs 17, act 6): from Reverb '
+        f'{", ".join(f"{r:.1f}" for r in from_reverb)} steps/s; in memory '
+        f'{", ".join(f"{r:.1f}" for r in from_memory)} steps/s; ratio '
+        f'{ratio:.2f}', flush=True)
+
+  # 3. Replay memory: a table 1/5 of the dataset vs one holding all of it.
+  total_snippets = sum(
+      len(episodes_lib.read_episode(p).observation) - SNIPPET_LENGTH + 1
+      for p in paths)
+  memory = {}
+  for label, size in (('bounded', total_snippets // 5),
+                      ('whole', total_snippets)):
+    replay = Replay(spec, table_size=size)
+    idle = _rss_mb(replay.pid)
+    restore_once(args.dataset, replay.address, 2)
+    memory[label] = (size, idle, _peak_rss_mb(replay.pid))
+    replay.stop()
+  (b_size, b_idle, b_peak), (w_size, w_idle, w_peak) = (memory['bounded'],
+                                                         memory['whole'])
+  print(f'[bench] replay process peak RSS: table {b_size:,} snippets with a '
+        f'dataset of {total_snippets:,} (5x) streamed through: {b_peak:.0f} MB '
+        f'(idle {b_idle:.0f} MB); table holding all {w_size:,}: {w_peak:.0f} '
+        f'MB (idle {w_idle:.0f} MB); growth ratio '
+        f'{(b_peak - b_idle) / max(w_peak - w_idle, 1e-9):.2f}', flush=True)
+
+  print('\n| figure | value |\n|---|---|')
+  print(f'| restorer insert rate, 1 restorer | {rates[1]:,.0f} transitions/s |')
+  print(f'| restorer insert rate, 2 restorers | {rates[2]:,.0f} transitions/s |')
+  print(f'| BM learner steps/s from Reverb | {sum(from_reverb)/len(from_reverb):.1f} |')
+  print(f'| BM learner steps/s in memory | {sum(from_memory)/len(from_memory):.1f} |')
+  print(f'| ratio Reverb / memory | {ratio:.2f} |')
+  print(f'| replay peak RSS, table = dataset/5, 5x streamed | {b_peak:.0f} MB |')
+  print(f'| replay peak RSS, table = whole dataset | {w_peak:.0f} MB |')
+
+
+if __name__ == '__main__':
+  main()

@@ -1,0 +1,87 @@
+"""Bad input gets one clear line naming it, before any process starts."""
+
+import os
+
+import pytest
+
+from launch import cli
+from tests.conftest import ENV_ID
+
+
+def _error_line(capsys, argv):
+  assert cli.main(argv) == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1, err
+  assert err[0].startswith('abmrl: error: ')
+  return err[0]
+
+
+def _train(dataset, env=ENV_ID, *extra):
+  return ['train', '--agent', 'bm', '--env', env, '--dataset', dataset,
+          '--steps', '10', *extra]
+
+
+def test_missing_dataset(capsys, tmp_path):
+  missing = str(tmp_path / 'nowhere')
+  assert missing in _error_line(capsys, _train(missing))
+
+
+def test_directory_that_is_not_a_dataset(capsys, tmp_path):
+  line = _error_line(capsys, _train(str(tmp_path)))
+  assert str(tmp_path) in line and 'dataset.json' in line
+
+
+def test_dataset_without_complete_episodes(capsys, small_dataset, tmp_path):
+  empty = tmp_path / 'empty'
+  empty.mkdir()
+  (empty / 'dataset.json').write_text(
+      open(os.path.join(small_dataset, 'dataset.json')).read())
+  assert 'no complete episodes' in _error_line(capsys, _train(str(empty)))
+
+
+def test_corrupt_dataset_spec(capsys, tmp_path):
+  (tmp_path / 'dataset.json').write_text('{not json')
+  line = _error_line(capsys, _train(str(tmp_path)))
+  assert 'dataset.json' in line and 'corrupt' in line
+
+
+def test_dataset_of_another_environment(capsys, small_dataset):
+  line = _error_line(capsys, _train(small_dataset, 'control:cheetah-run'))
+  assert small_dataset in line and 'observation shape (4,)' in line
+
+
+def test_unknown_environment(capsys, small_dataset):
+  line = _error_line(capsys, _train(small_dataset, 'control:nope-nope'))
+  assert "'control:nope-nope'" in line and 'control:cheetah-run' in line
+
+
+def test_unknown_agent(capsys, small_dataset):
+  argv = _train(small_dataset)
+  argv[argv.index('bm')] = 'zzz'
+  assert "unknown agent 'zzz'" in _error_line(capsys, argv)
+
+
+@pytest.mark.parametrize('bad, expected', [
+    ('learning_rate=fast', "'fast' is not a valid float"),
+    ('nonsense=1', 'expected key=value'),
+    ('batch_size', 'expected key=value'),
+])
+def test_bad_hyperparameter_override(capsys, small_dataset, bad, expected):
+  line = _error_line(capsys, _train(small_dataset, ENV_ID, '--set', bad))
+  assert expected in line
+
+
+def test_nonpositive_steps(capsys, small_dataset):
+  argv = _train(small_dataset)
+  argv[argv.index('10')] = '0'
+  assert '--steps' in _error_line(capsys, argv)
+
+
+def test_dataset_info_prints_a_table(capsys, small_dataset):
+  assert cli.main(['dataset', 'info', small_dataset]) == 0
+  out = capsys.readouterr().out
+  assert 'best episode' in out and 'scripted-noise0.1' in out
+
+
+def test_dataset_validate_of_missing_dir(capsys, tmp_path):
+  _error_line(capsys, ['dataset', 'validate', str(tmp_path / 'x')])

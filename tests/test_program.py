@@ -1,0 +1,82 @@
+"""The whole Launchpad program: restorers → Reverb → learner → evaluators."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import psutil
+
+from launch import config as config_lib
+from launch import run as run_lib
+from datasets import episodes
+from tests.conftest import ENV_ID
+
+SMALL_AGENT = {'batch_size': 64, 'policy_layer_sizes': (32, 32)}
+
+
+def _config(dataset, run_dir, steps):
+  return config_lib.TrainConfig(
+      agent='bm', env_id=ENV_ID, dataset_dir=dataset, run_dir=run_dir,
+      steps=steps, restorers=2, evaluators=1, eval_episodes=1,
+      eval_every_learner_steps=10, snippet_length=2, replay_size=5_000,
+      min_replay_size=200, samples_per_insert=4.0, agent_config=SMALL_AGENT)
+
+
+def test_program_runs_and_stops_in_test_mt(small_dataset, tmp_path):
+  run_dir = str(tmp_path / 'run')
+  config = _config(small_dataset, run_dir, steps=25)
+  result = run_lib.train(config, episodes.read_spec(small_dataset),
+                         launch_type='test_mt')
+  assert result.learner_steps == 25
+  assert np.isfinite(result.final_return)
+  assert list(result.final_returns) == ['evaluator_policy_0']
+  with open(os.path.join(run_dir, 'config.json')) as f:
+    assert json.load(f)['steps'] == 25
+  assert os.path.isdir(os.path.join(run_dir, 'checkpoints', 'learner'))
+  assert os.listdir(os.path.join(run_dir, 'tb'))
+
+
+def _launchpad_processes_since(start):
+  found = []
+  for process in psutil.process_iter(['cmdline', 'create_time']):
+    cmdline = ' '.join(process.info['cmdline'] or [])
+    if 'launchpad' in cmdline and process.info['create_time'] >= start - 1:
+      found.append(cmdline)
+  return found
+
+
+def _train_cli(dataset, run_dir, steps):
+  command = [sys.executable, '-m', 'launch.cli', 'train', '--agent', 'bm',
+             '--env', ENV_ID, '--dataset', dataset, '--steps', str(steps),
+             '--restorers', '2', '--evaluators', '1', '--eval-episodes', '1',
+             '--eval-every', '10', '--min-replay-size', '200',
+             '--replay-size', '5000', '--samples-per-insert', '4',
+             '--run-dir', run_dir, '--set', 'batch_size=64',
+             '--set', 'policy_layer_sizes=32,32']
+  return subprocess.run(command, capture_output=True, text=True, timeout=280,
+                        cwd=os.path.dirname(os.path.dirname(__file__)))
+
+
+def test_multiprocess_run_exits_cleanly_and_resumes(small_dataset, tmp_path):
+  run_dir = str(tmp_path / 'run')
+  start = time.time()
+  first = _train_cli(small_dataset, run_dir, steps=20)
+  assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+  assert '[train] done' in first.stdout
+  assert run_lib.read_result(run_dir).learner_steps == 20
+  assert not _launchpad_processes_since(start)
+
+  second = _train_cli(small_dataset, run_dir, steps=30)
+  assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+  assert run_lib.read_result(run_dir).learner_steps == 30
+  # The learner resumed from its checkpoint: the second run's first logged
+  # step continues from 20.
+  with open(os.path.join(run_dir, 'logs', 'learner', 'logs.csv')) as f:
+    steps = [int(float(row['learner_steps'])) for row in csv.DictReader(f)]
+  restart = [b for a, b in zip(steps, steps[1:]) if b < a]
+  assert not restart or restart[0] > 20, steps
+  assert not _launchpad_processes_since(start)

@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENV_ID = 'control:cheetah-run'
 TABLE = 'snippets'
 SNIPPET_LENGTH = 2
+SNIPPETS_PER_ITEM = 16
 
 
 def make_dataset(directory: str, episodes: int) -> None:
@@ -45,19 +46,18 @@ def make_dataset(directory: str, episodes: int) -> None:
 # --- processes --------------------------------------------------------------
 
 
-def _replay_process(spec, table_size, unlimited, port_queue, stop_event):
+def _replay_process(spec, table_size, port_queue, stop_event):
   """A Reverb server in its own process, as the replay node is."""
   import reverb
   from datasets import replay
-  if unlimited:
-    # No rate limiting: restorers insert as fast as they can, FIFO evicts.
-    table = reverb.Table(
-        TABLE, sampler=reverb.selectors.Uniform(),
-        remover=reverb.selectors.Fifo(), max_size=table_size,
-        rate_limiter=reverb.rate_limiters.MinSize(1),
-        signature=replay.snippet_signature(spec, SNIPPET_LENGTH))
-  else:
-    raise ValueError('only the unlimited table is benchmarked')
+  # No rate limiting: restorers insert as fast as they can, FIFO evicts.
+  table = reverb.Table(
+      TABLE, sampler=reverb.selectors.Uniform(),
+      remover=reverb.selectors.Fifo(),
+      max_size=max(1, table_size // SNIPPETS_PER_ITEM),  # in items
+      rate_limiter=reverb.rate_limiters.MinSize(1),
+      signature=replay.snippet_signature(spec, SNIPPET_LENGTH,
+                                         SNIPPETS_PER_ITEM))
   server = reverb.Server([table])
   port_queue.put((server.port, os.getpid()))
   stop_event.wait()
@@ -70,7 +70,7 @@ def _restorer_process(directory, address, shard, num_shards, barrier,
   from datasets import restorer
   client = reverb.Client(address)
   r = restorer.Restorer(directory, client, TABLE, SNIPPET_LENGTH,
-                        shard_index=shard, num_shards=num_shards, max_passes=1)
+                        snippets_per_item=SNIPPETS_PER_ITEM, shard_index=shard, num_shards=num_shards, max_passes=1)
   barrier.wait()
   start = time.time()
   stats = r.run()
@@ -101,7 +101,7 @@ class Replay:
     self._stop = ctx.Event()
     ports = ctx.Queue()
     self._process = ctx.Process(target=_replay_process, args=(
-        spec, table_size, True, ports, self._stop))
+        spec, table_size, ports, self._stop))
     self._process.start()
     port, self.pid = ports.get(timeout=120)
     self.address = f'localhost:{port}'
@@ -142,8 +142,8 @@ def learner_rates(address, steps, repeats):
   from datasets import replay
 
   config = BMConfig()
-  reverb_dataset = replay.make_snippet_dataset(address, TABLE,
-                                               config.batch_size)
+  reverb_dataset = replay.make_snippet_dataset(
+      address, TABLE, config.batch_size, SNIPPET_LENGTH, SNIPPETS_PER_ITEM)
   reverb_iterator = iter(reverb_dataset)
   batches = [next(reverb_iterator) for _ in range(50)]
   memory_dataset = tf.data.Dataset.from_tensor_slices(

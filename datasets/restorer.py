@@ -2,22 +2,33 @@
 
 ABM paper §5.2, footnote 1: the dataset can be larger than the replay, so a
 set of restorers reads episodes from disk and adds them back into replay in a
-loop. Each restorer owns a shard of the episode files and inserts every
-length-N window of each episode (a "trajectory snippet") as one item.
+loop. Each restorer owns a shard of the episode files.
 
 Snippets never cross an episode boundary: an episode with T transitions has
-T + 1 observations and yields the windows starting at 0 … T + 1 − N, the last
-ending at the final observation. Episodes shorter than N observations are
-skipped and counted.
+T + 1 observations and yields the length-N windows starting at 0 … T + 1 − N,
+the last ending at the final observation. Episodes shorter than N
+observations are skipped and counted.
 
-To keep the table's contents mixed when FIFO removal holds only part of the
-data, each restorer restores `interleave` episodes at once and inserts their
-snippets in random order across them.
+Mixing. A restorer keeps `interleave` episodes open at once (all appended to
+one Reverb trajectory writer) and draws each snippet from a random open
+episode at a random position, so the table's contents stay mixed even when
+FIFO removal holds only part of the data.
+
+Packing. Each table item holds `snippets_per_item` (K) such snippets: the
+restorer gathers them into one [K·N, ...] block, appended to Reverb as a
+single step, which the learner reshapes to [K, N, ...]. Sampling and
+inserting cost Reverb and tf.data a fixed amount per item; with snippets of 2
+rows that per-item cost, not the data, bounds throughput, so packing K
+snippets per item divides it by K. (Rows are copied into each block rather
+than shared between overlapping items through Reverb's chunks: Reverb 0.7
+mis-slices items that reference scattered rows of one chunk.) The snippets of
+one item come from the restorer's open episodes at that moment; the
+learner's batch mixes B/K items sampled uniformly from the whole table.
 """
 
 import dataclasses
 import logging
-from typing import Callable, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import reverb
@@ -25,37 +36,22 @@ import reverb
 from datasets import episodes as episodes_lib
 from datasets.replay import SNIPPET_FIELDS
 
+
 @dataclasses.dataclass
 class RestorerStats:
   episodes: int = 0
   steps: int = 0
   snippets: int = 0
+  items: int = 0
   passes: int = 0
   files_skipped: int = 0
   episodes_too_short: int = 0
 
 
+@dataclasses.dataclass
 class _OpenEpisode:
-  """An episode whose steps are in a writer, with snippets left to insert."""
-
-  def __init__(self, client: reverb.Client, episode: episodes_lib.Episode,
-               snippet_length: int, rng: np.random.Generator):
-    length = len(episode.observation)
-    self.writer = client.trajectory_writer(num_keep_alive_refs=length)
-    for t in range(length):
-      self.writer.append({k: getattr(episode, k)[t] for k in SNIPPET_FIELDS})
-    self.starts = [int(s) for s in rng.permutation(length - snippet_length + 1)]
-    self.steps = length - 1
-    self.length = length
-    self.unflushed = 0  # items created since this writer's last flush
-
-  def snippet(self, start: int, end: int):
-    """Columns for rows [start, end) of the episode."""
-    # Negative indices: Reverb 0.7's history slicing maps a positive stop
-    # equal to the history length to 0 and returns an empty column.
-    stop = end - self.length
-    return {k: self.writer.history[k][start - self.length:stop or None]
-            for k in SNIPPET_FIELDS}
+  episode: episodes_lib.Episode
+  starts: List[int]  # snippet starts not yet inserted, in random order
 
 
 class Restorer:
@@ -66,9 +62,10 @@ class Restorer:
                replay: reverb.Client,
                table: str,
                snippet_length: int,
+               snippets_per_item: int = 1,
                shard_index: int = 0,
                num_shards: int = 1,
-               interleave: int = 4,
+               interleave: int = 8,
                seed: int = 0,
                counter=None,
                max_passes: Optional[int] = None,
@@ -79,6 +76,7 @@ class Restorer:
     self._replay = replay
     self._table = table
     self._snippet_length = snippet_length
+    self._snippets_per_item = snippets_per_item
     self._interleave = max(1, interleave)
     self._rng = np.random.default_rng([seed, shard_index])
     self._counter = counter
@@ -91,57 +89,94 @@ class Restorer:
     self.stats = RestorerStats()
 
   def run(self) -> RestorerStats:
-    """Restores the shard in shuffled passes until `max_passes` (or forever)."""
-    if not self._files:
-      logging.warning('%s: no episode files in its shard of %s', self._shard_name,
-                      self._dataset_dir)
-      return self.stats
-    client = self._replay
-    while self._max_passes is None or self.stats.passes < self._max_passes:
-      if not self._restore_pass(client):
-        break
-      self.stats.passes += 1
-      self._count(passes=1)
-    return self.stats
+    """Restores the shard in shuffled passes until `max_passes` (or forever).
 
-  def _restore_pass(self, client: reverb.Client) -> bool:
-    """One shuffled pass over the shard; False if stopped before its end."""
-    pending = [self._files[i] for i in self._rng.permutation(len(self._files))]
+    With `max_passes`, snippets left over at the end that do not fill an item
+    are dropped (fewer than `snippets_per_item`).
+    """
+    if not self._files:
+      logging.warning('%s: no episode files in its shard of %s',
+                      self._shard_name, self._dataset_dir)
+      return self.stats
+    writer = self._replay.trajectory_writer(num_keep_alive_refs=1)
+    pending = self._episode_paths()
     open_episodes: List[_OpenEpisode] = []
-    while pending or open_episodes:
-      if self._should_stop():
-        # No writer.close(): it would wait on a server that may be gone or
-        # holding inserts back.
-        return False
-      while pending and len(open_episodes) < self._interleave:
-        opened = self._open(client, pending.pop())
+    item: List[Tuple[episodes_lib.Episode, int]] = []
+    unflushed = 0
+    while not self._should_stop():
+      while len(open_episodes) < self._interleave:
+        path = next(pending, None)
+        if path is None:
+          break
+        opened = self._open(path)
         if opened is not None:
           open_episodes.append(opened)
       if not open_episodes:
-        continue
+        break
       i = int(self._rng.integers(len(open_episodes)))
       current = open_episodes[i]
-      start = current.starts.pop()
-      end = start + self._snippet_length
-      current.writer.create_item(self._table, priority=1.0,
-                                 trajectory=current.snippet(start, end))
-      self.stats.snippets += 1
-      current.unflushed += 1
-      if current.unflushed >= self._max_in_flight_items:
-        # Blocks while the rate limiter holds inserts back.
-        if not self._wait(current.writer.flush,
-                          block_until_num_items=self._max_in_flight_items // 2):
-          continue
-        current.unflushed = 0
+      item.append((current.episode, current.starts.pop()))
       if not current.starts:
-        if not self._wait(current.writer.end_episode, clear_buffers=True):
-          continue
-        current.writer.close()
         open_episodes.pop(i)
-        self.stats.episodes += 1
-        self.stats.steps += current.steps
-        self._count(episodes=1, steps=current.steps)
-    return True
+        self._retire(current.episode)
+      if len(item) < self._snippets_per_item:
+        continue
+      writer.append(self._block(item))
+      writer.create_item(self._table, priority=1.0, trajectory={
+          k: writer.history[k][-1] for k in SNIPPET_FIELDS})
+      self.stats.items += 1
+      self.stats.snippets += len(item)
+      item = []
+      unflushed += 1
+      if unflushed >= self._max_in_flight_items:
+        # Blocks while the rate limiter holds inserts back.
+        if not self._wait(writer.flush,
+                          block_until_num_items=self._max_in_flight_items // 2):
+          break
+        unflushed = 0
+    if not self._should_stop():
+      self._wait(writer.flush)
+    return self.stats
+
+  def _block(self, item: List[Tuple[episodes_lib.Episode, int]]
+             ) -> Dict[str, np.ndarray]:
+    """K snippets as one [K·N, ...] array per field."""
+    n = self._snippet_length
+    return {k: np.concatenate([getattr(episode, k)[start:start + n]
+                               for episode, start in item])
+            for k in SNIPPET_FIELDS}
+
+  def _episode_paths(self) -> Iterator[str]:
+    """Episode paths, shuffled anew each pass; counts passes."""
+    while self._max_passes is None or self.stats.passes < self._max_passes:
+      for i in self._rng.permutation(len(self._files)):
+        yield self._files[i]
+      self.stats.passes += 1
+      self._count(passes=1)
+
+  def _open(self, path: str) -> Optional[_OpenEpisode]:
+    try:
+      episode = episodes_lib.read_episode(path)
+    except Exception as e:  # pylint: disable=broad-except
+      # A corrupt or truncated file must not stop the restorer.
+      logging.error('%s: skipping unreadable episode %s: %s', self._shard_name,
+                    path, e)
+      self.stats.files_skipped += 1
+      self._count(files_skipped=1)
+      return None
+    length = len(episode.observation)
+    if length < self._snippet_length:
+      self.stats.episodes_too_short += 1
+      self._count(episodes_too_short=1)
+      return None
+    starts = [int(s) for s in self._rng.permutation(
+        length - self._snippet_length + 1)]
+    return _OpenEpisode(episode, starts)
+
+  def _retire(self, episode: episodes_lib.Episode) -> None:
+    self.stats.episodes += 1
+    self.stats.steps += episode.num_transitions
+    self._count(episodes=1, steps=episode.num_transitions)
 
   def _wait(self, blocking_call, **kwargs) -> bool:
     """Retries a blocking writer call in 1 s slices; False if stopped."""
@@ -152,22 +187,6 @@ class Restorer:
       except reverb.errors.DeadlineExceededError:
         pass
     return False
-
-  def _open(self, client: reverb.Client, path: str) -> Optional[_OpenEpisode]:
-    try:
-      episode = episodes_lib.read_episode(path)
-    except Exception as e:  # pylint: disable=broad-except
-      # A corrupt or truncated file must not stop the restorer.
-      logging.error('%s: skipping unreadable episode %s: %s', self._shard_name,
-                    path, e)
-      self.stats.files_skipped += 1
-      self._count(files_skipped=1)
-      return None
-    if len(episode.observation) < self._snippet_length:
-      self.stats.episodes_too_short += 1
-      self._count(episodes_too_short=1)
-      return None
-    return _OpenEpisode(client, episode, self._snippet_length, self._rng)
 
   def _count(self, **increments) -> None:
     if self._counter is not None:

@@ -93,6 +93,12 @@ def train(args) -> int:
   if args.agent not in registry.AGENTS:
     raise UsageError(f'unknown agent {args.agent!r}; valid agents: '
                      + ', '.join(sorted(registry.AGENTS)))
+  overrides = _agent_overrides(args.agent, args.set)
+  batch_size = overrides.get('batch_size',
+                             registry.get(args.agent).config_class().batch_size)
+  if args.snippets_per_item <= 0 or batch_size % args.snippets_per_item:
+    raise UsageError(f'--snippets-per-item {args.snippets_per_item} must be '
+                     f'positive and divide the batch size {batch_size}')
   spec = check_dataset(args.dataset, args.env)
   run_dir = args.run_dir or os.path.join(
       'runs', f'{args.agent}-{args.env.replace(":", "_")}')
@@ -103,10 +109,11 @@ def train(args) -> int:
       restorers=args.restorers, evaluators=args.evaluators,
       eval_episodes=args.eval_episodes,
       eval_every_learner_steps=args.eval_every,
-      snippet_length=args.snippet_length, replay_size=args.replay_size,
+      snippet_length=args.snippet_length,
+      snippets_per_item=args.snippets_per_item, replay_size=args.replay_size,
       min_replay_size=args.min_replay_size,
       samples_per_insert=args.samples_per_insert, seed=args.seed,
-      agent_config=_agent_overrides(args.agent, args.set))
+      agent_config=overrides)
   result = run_lib.train(config, spec, launch_type=args.launch)
   print(run_lib.format_summary(result))
   return 0
@@ -204,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
                  help='learner steps between evaluations (default 1000)')
   p.add_argument('--snippet-length', type=int, default=2,
                  help='rows per snippet N, i.e. N-1 transitions (default 2)')
+  p.add_argument('--snippets-per-item', type=int, default=16,
+                 help='snippets packed in one Reverb item; divides the batch '
+                 'size (default 16)')
   p.add_argument('--replay-size', type=int, default=1_000_000,
                  help='replay table size in snippets (default 1e6)')
   p.add_argument('--min-replay-size', type=int, default=10_000,

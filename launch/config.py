@@ -18,10 +18,11 @@ class TrainConfig:
   eval_episodes: int = 5
   eval_every_learner_steps: int = 1_000
   snippet_length: int = 2  # rows per snippet: N − 1 transitions
+  snippets_per_item: int = 16  # snippets packed in one Reverb item
   replay_size: int = 1_000_000  # snippets (the paper: 2e6 transitions)
   min_replay_size: int = 10_000
   samples_per_insert: float = 8.0
-  restorer_interleave: int = 4
+  restorer_interleave: int = 8
   seed: int = 0
   agent_config: Dict[str, Any] = dataclasses.field(default_factory=dict)
 

@@ -30,7 +30,8 @@ def _make_tables(config: config_lib.TrainConfig, spec: episodes.DatasetSpec):
       replay_lib.SNIPPET_TABLE, spec, config.snippet_length,
       max_size=config.replay_size,
       samples_per_insert=config.samples_per_insert,
-      min_size_to_sample=config.min_replay_size, batch_size=batch_size)]
+      min_size_to_sample=config.min_replay_size, batch_size=batch_size,
+      snippets_per_item=config.snippets_per_item)]
 
 
 def _make_learner(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
@@ -39,7 +40,9 @@ def _make_learner(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
   agent_config = agent.config_class(**config.agent_config)
   dataset = replay_lib.make_snippet_dataset(
       replay.server_address, replay_lib.SNIPPET_TABLE,
-      batch_size=agent_config.batch_size)
+      batch_size=agent_config.batch_size,
+      snippet_length=config.snippet_length,
+      snippets_per_item=config.snippets_per_item)
   return agent.make_learner(
       agent_config, spec.observation_shape[0], spec.action_shape[0],
       iter(dataset), counting.Counter(counter, prefix='', time_delta=0.),
@@ -79,7 +82,8 @@ def build_program(config: config_lib.TrainConfig,
     for k in range(config.restorers):
       program.add_node(lp.CourierNode(
           restorer_lib.Restorer, config.dataset_dir, replay,
-          replay_lib.SNIPPET_TABLE, config.snippet_length, shard_index=k,
+          replay_lib.SNIPPET_TABLE, config.snippet_length,
+          snippets_per_item=config.snippets_per_item, shard_index=k,
           num_shards=config.restorers, interleave=config.restorer_interleave,
           seed=config.seed, counter=counter,
           should_stop=nodes.program_stopping))

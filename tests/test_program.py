@@ -22,7 +22,8 @@ def _config(dataset, run_dir, steps):
   return config_lib.TrainConfig(
       agent='bm', env_id=ENV_ID, dataset_dir=dataset, run_dir=run_dir,
       steps=steps, restorers=2, evaluators=1, eval_episodes=1,
-      eval_every_learner_steps=10, snippet_length=2, replay_size=5_000,
+      eval_every_learner_steps=10, snippet_length=2, snippets_per_item=8,
+      replay_size=5_000,
       min_replay_size=200, samples_per_insert=4.0, agent_config=SMALL_AGENT)
 
 
@@ -55,6 +56,7 @@ def _train_cli(dataset, run_dir, steps):
              '--restorers', '2', '--evaluators', '1', '--eval-episodes', '1',
              '--eval-every', '10', '--min-replay-size', '200',
              '--replay-size', '5000', '--samples-per-insert', '4',
+             '--snippets-per-item', '8',
              '--run-dir', run_dir, '--set', 'batch_size=64',
              '--set', 'policy_layer_sizes=32,32']
   return subprocess.run(command, capture_output=True, text=True, timeout=280,

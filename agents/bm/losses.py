@@ -1,5 +1,7 @@
 """The behaviour-model loss (ABM paper, eq. 3)."""
 
+from typing import Optional
+
 import tensorflow as tf
 
 
@@ -22,13 +24,21 @@ def transitions_of_snippets(observation: tf.Tensor, action: tf.Tensor):
           tf.reshape(actions, [-1, actions.shape[-1]]))
 
 
-def behaviour_model_loss(policy_distribution, actions: tf.Tensor) -> tf.Tensor:
+def behaviour_model_loss(policy_distribution, actions: tf.Tensor,
+                         weights: Optional[tf.Tensor] = None) -> tf.Tensor:
   """Eq. 3: −E_τ∼D[Σ_t log π_bm(a_t|s_t)], averaged over transitions.
 
+  With `weights` w_t it is eq. 4's −E[Σ_t log π_abm(a_t|s_t) w_t] (the ABM
+  prior, w_t = f(R(τ_t:N) − V̂(s_t))).
+
   Args:
-    policy_distribution: π_bm(·|s_t) for a batch of states, batch shape [T].
+    policy_distribution: π(·|s_t) for a batch of states, batch shape [T].
     actions: a_t, [T, A].
+    weights: optional w_t, [T] (no gradient flows into them).
   Returns:
     scalar loss.
   """
-  return -tf.reduce_mean(policy_distribution.log_prob(actions))
+  log_prob = policy_distribution.log_prob(actions)
+  if weights is not None:
+    log_prob *= tf.stop_gradient(weights)
+  return -tf.reduce_mean(log_prob)

@@ -43,12 +43,11 @@ class MeanAction(snt.Module):
     return self._policy(observation).mean()
 
 
-def make_critic(layer_sizes: Sequence[int] = (256, 256, 256),
-                name: str = 'critic') -> snt.Module:
+def make_critic(layer_sizes: Sequence[int] = (256, 256, 256)) -> snt.Module:
   """(observation [B, O], action [B, A]) -> Q [B] (Table 1: 256-256-256)."""
   return acme_networks.CriticMultiplexer(
       critic_network=snt.Sequential([
           acme_networks.LayerNormMLP(list(layer_sizes), activate_final=True),
           acme_networks.NearZeroInitializedLinear(1),
           lambda q: tf.squeeze(q, axis=-1),
-      ]), name=name)
+      ]))

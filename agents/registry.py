@@ -6,42 +6,72 @@ the launch code is the same for all of them. A new algorithm adds one entry.
 """
 
 import dataclasses
-from typing import Any, Callable, Dict, Mapping
+import functools
+from typing import Any, Callable, Dict, Tuple
 
 from agents import networks
+from agents.abm import config as abm_config
+from agents.abm import learning as abm_learning
 from agents.bm import config as bm_config
 from agents.bm import learning as bm_learning
 
 
 @dataclasses.dataclass(frozen=True)
 class AgentDefinition:
-  config_class: type
+  config_class: Callable[..., Any]  # keyword overrides -> config
   # make_learner(config, observation_size, action_size, dataset, counter,
   #              logger, checkpoint_dir, max_steps) -> learner
   make_learner: Callable[..., Any]
-  # Evaluated policies: label -> (variable key, network factory(action_size)).
-  policies: Mapping[str, str]
+  # Evaluated policies: label -> variable key served by the learner.
+  policies: Dict[str, str]
+
+
+def make_evaluated_network(config, action_size: int, variable_key: str):
+  """The network an evaluator fills with the learner's `variable_key`."""
+  layer_sizes = (config.prior_layer_sizes if variable_key == 'prior'
+                 else config.policy_layer_sizes)
+  return networks.make_gaussian_policy(action_size, layer_sizes,
+                                       config.min_variance, name=variable_key)
 
 
 def _make_bm_learner(config: bm_config.BMConfig, observation_size: int,
                      action_size: int, dataset, counter, logger,
                      checkpoint_dir, max_steps):
   return bm_learning.BMLearner(
-      policy_network=make_policy_network(config, action_size),
+      policy_network=make_evaluated_network(config, action_size, 'policy'),
       dataset=dataset, observation_size=observation_size, config=config,
       counter=counter, logger=logger, checkpoint_dir=checkpoint_dir,
       max_steps=max_steps)
 
 
-def make_policy_network(config, action_size: int):
-  return networks.make_gaussian_policy(
-      action_size, layer_sizes=config.policy_layer_sizes,
-      min_variance=config.min_variance)
+def _make_abm_learner(config: abm_config.ABMConfig, observation_size: int,
+                      action_size: int, dataset, counter, logger,
+                      checkpoint_dir, max_steps):
+  return abm_learning.ABMLearner(
+      policy_network=make_evaluated_network(config, action_size, 'policy'),
+      prior_network=make_evaluated_network(config, action_size, 'prior'),
+      critic_network=networks.make_critic(config.critic_layer_sizes),
+      dataset=dataset, observation_size=observation_size,
+      action_size=action_size, config=config, counter=counter, logger=logger,
+      checkpoint_dir=checkpoint_dir, max_steps=max_steps)
+
+
+def _abm_variant(name: str) -> Tuple[str, AgentDefinition]:
+  variant = abm_config.VARIANTS[name]
+  policies = {}
+  if variant['improvement'] != 'none':
+    policies['policy'] = 'policy'
+  if variant['prior'] != 'none':
+    policies['prior'] = 'prior'
+  return name, AgentDefinition(
+      functools.partial(abm_config.ABMConfig, **variant), _make_abm_learner,
+      policies)
 
 
 AGENTS: Dict[str, AgentDefinition] = {
     'bm': AgentDefinition(bm_config.BMConfig, _make_bm_learner,
                           policies={'policy': 'policy'}),
+    **dict(_abm_variant(name) for name in abm_config.VARIANTS),
 }
 
 

@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENV_ID = 'control:cheetah-run'
 TABLE = 'snippets'
 SNIPPET_LENGTH = 2
-SNIPPETS_PER_ITEM = 16
+SNIPPETS_PER_ITEM = int(os.environ.get('ABMRL_SNIPPETS_PER_ITEM', '16'))
 
 
 def make_dataset(directory: str, episodes: int) -> None:

@@ -9,9 +9,8 @@ T + 1 observations and yields the length-N windows starting at 0 … T + 1 − N
 the last ending at the final observation. Episodes shorter than N
 observations are skipped and counted.
 
-Mixing. A restorer keeps `interleave` episodes open at once (all appended to
-one Reverb trajectory writer) and draws each snippet from a random open
-episode at a random position, so the table's contents stay mixed even when
+Mixing. A restorer keeps `interleave` episodes open at once (in memory) and
+draws each snippet from a random open episode at a random position, so the table's contents stay mixed even when
 FIFO removal holds only part of the data.
 
 Packing. Each table item holds `snippets_per_item` (K) such snippets: the

@@ -33,9 +33,8 @@ class UsageError(Exception):
 def _agent_overrides(agent: str, pairs: List[str]):
   """Parses `--set key=value` against the agent's config dataclass."""
   from agents import registry  # pylint: disable=g-import-not-at-top
-  config_class = registry.get(agent).config_class
-  fields = {f.name: f for f in dataclasses.fields(config_class)}
-  defaults = config_class()
+  defaults = registry.get(agent).config_class()
+  fields = {f.name: f for f in dataclasses.fields(defaults)}
   overrides = {}
   for pair in pairs:
     key, sep, value = pair.partition('=')
@@ -195,7 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
   p = sub.add_parser('train', help='train an agent on a dataset',
                      description='Launch restorers, replay, learner and '
                      'evaluators; stop after --steps learner steps.')
-  p.add_argument('--agent', required=True, help='agent name (bm)')
+  p.add_argument('--agent', required=True,
+                 help='agent: bm, abm_mpo, bm_mpo, mpo, abm_svg, bm_svg, svg, '
+                 'abm_prior')
   p.add_argument('--env', required=True,
                  help='environment id, e.g. control:cheetah-run')
   p.add_argument('--dataset', required=True, help='dataset directory')

@@ -58,8 +58,9 @@ def _make_evaluator(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
   return evaluator_lib.Evaluator(
       environment_factory=functools.partial(
           environments.make, config.env_id, seed=config.seed + 1000 + index),
-      policy_factory=functools.partial(registry.make_policy_network,
-                                       agent_config, spec.action_shape[0]),
+      policy_factory=functools.partial(registry.make_evaluated_network,
+                                       agent_config, spec.action_shape[0],
+                                       variable_key),
       variable_source=learner, counter=counter,
       logger=loggers.make_logger(config.run_dir, f'evaluator_{label}_{index}',
                                  time_delta=0., steps_key='learner_steps'),

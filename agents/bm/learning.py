@@ -1,22 +1,20 @@
 """The BM learner: maximum likelihood of the data's actions (ABM paper, eq. 3)."""
 
-import time
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, Optional
 
-import acme
 from acme.tf import savers as tf2_savers
 from acme.tf import utils as tf2_utils
 from acme.utils import counting
 from acme.utils import loggers
-import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
+from agents import base
 from agents.bm import config as config_lib
 from agents.bm import losses
 
 
-class BMLearner(acme.Learner):
+class BMLearner(base.StepLoopLearner):
   """Fits π_bm(a|s) to the actions of logged snippets.
 
   Takes its dataset iterator (dicts of [B, N, ...] snippet tensors), counter
@@ -55,7 +53,6 @@ class BMLearner(acme.Learner):
           directory=checkpoint_dir, subdirectory='learner', add_uid=False,
           time_delta_minutes=5.)
     self._step_fn = tf.function(self._step, jit_compile=config.jit_compile)
-    self._timestamp = None
 
   def _step(self, batch: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     states, actions = losses.transitions_of_snippets(batch['observation'],
@@ -68,36 +65,3 @@ class BMLearner(acme.Learner):
     self._num_steps.assign_add(1)
     return {'bm_loss': loss,
             'policy_stddev': tf.reduce_mean(distribution.stddev())}
-
-  def step(self) -> None:
-    metrics = self._step_fn(next(self._iterator))
-    now = time.time()
-    elapsed = now - self._timestamp if self._timestamp else 0.
-    self._timestamp = now
-    counts = self._counter.increment(learner_steps=1, learner_walltime=elapsed)
-    self._logger.write({**tf2_utils.to_numpy(metrics), **counts})
-
-  def run(self, num_steps: Optional[int] = None) -> None:
-    """Steps until `num_steps` (default: max_steps; None: forever), then saves."""
-    num_steps = num_steps if num_steps is not None else self._max_steps
-    # Counts resume with the checkpoint, so the counter agrees with num_steps.
-    missing = int(self._num_steps.numpy()) - self._counter.get_counts().get(
-        'learner_steps', 0)
-    if missing > 0:
-      self._counter.increment(learner_steps=missing)
-    while num_steps is None or int(self._num_steps.numpy()) < num_steps:
-      self.step()
-    self.save()
-    self._logger.close()
-    self._counter.increment(learner_finished=1)
-
-  @property
-  def num_steps(self) -> int:
-    return int(self._num_steps.numpy())
-
-  def save(self) -> None:
-    if self._checkpointer is not None:
-      self._checkpointer.save(force=True)
-
-  def get_variables(self, names: List[str]) -> List[List[np.ndarray]]:
-    return [tf2_utils.to_numpy(self._variables[name]) for name in names]

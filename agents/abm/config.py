@@ -1,0 +1,51 @@
+"""Hyperparameters of the ABM paper's learners (Tables 1 and 2)."""
+
+import dataclasses
+from typing import Tuple
+
+
+@dataclasses.dataclass
+class ABMConfig:
+  """One learner family: a prior (ABM, BM or none) and an improvement step.
+
+  prior: 'abm' (eq. 4), 'bm' (eq. 3) or 'none' (plain MPO/SVG: the target
+    policy takes the prior's place).
+  improvement: 'mpo' (eq. 5, 7–10), 'svg' (eq. 6, 11–12) or 'none' (prior
+    only: ε = 0, learn the prior and its own Q; Appendix D.3).
+  """
+  prior: str = 'abm'
+  improvement: str = 'mpo'
+  abm_weighting: str = 'step'  # f in eq. 4: 'step' (1⁺) or 'exp'
+  discount: float = 0.99
+  num_action_samples: int = 20  # M
+  target_update_period: int = 200
+  learning_rate: float = 2e-4  # Adam, all networks
+  dual_learning_rate: float = 2e-4  # Adam, η and α (Appendix B.1)
+  batch_size: int = 512
+  policy_layer_sizes: Tuple[int, ...] = (256, 256)
+  prior_layer_sizes: Tuple[int, ...] = (256, 256)
+  critic_layer_sizes: Tuple[int, ...] = (256, 256, 256)
+  min_variance: float = 0.01
+  # MPO (Table 1, Appendix B.1).
+  epsilon: float = 0.1
+  epsilon_mean: float = 5e-3
+  epsilon_stddev: float = 1e-5
+  init_temperature: float = 3.0
+  init_alpha: float = 1.0
+  # SVG (Table 2). The paper gives no initial η for SVG; 1 as for α.
+  svg_epsilon: float = 0.2
+  svg_init_eta: float = 1.0
+  min_dual: float = 1e-3  # η, α projected to ≥ this after each step
+  # Compile the whole step with XLA (measured in benchmarks/learner.py).
+  jit_compile: bool = True
+
+
+VARIANTS = {
+    'abm_mpo': dict(prior='abm', improvement='mpo'),
+    'bm_mpo': dict(prior='bm', improvement='mpo'),
+    'mpo': dict(prior='none', improvement='mpo'),
+    'abm_svg': dict(prior='abm', improvement='svg'),
+    'bm_svg': dict(prior='bm', improvement='svg'),
+    'svg': dict(prior='none', improvement='svg'),
+    'abm_prior': dict(prior='abm', improvement='none'),
+}

@@ -1,0 +1,55 @@
+"""What every learner shares: the step loop, counting, logging, saving.
+
+A learner subclass sets `_step_fn` (a compiled step returning metrics),
+`_iterator`, `_num_steps` (a tf.Variable, checkpointed), `_variables` (name
+-> variables served to evaluators), `_counter`, `_logger`, `_max_steps` and
+optionally `_checkpointer`.
+"""
+
+import time
+from typing import List, Optional
+
+import acme
+from acme.tf import utils as tf2_utils
+import numpy as np
+
+
+class StepLoopLearner(acme.Learner):
+  """The loop around a learner's compiled step."""
+
+  _checkpointer = None
+  _timestamp = None
+
+  def step(self) -> None:
+    metrics = self._step_fn(next(self._iterator))
+    now = time.time()
+    elapsed = now - self._timestamp if self._timestamp else 0.
+    self._timestamp = now
+    counts = self._counter.increment(learner_steps=1, learner_walltime=elapsed)
+    self._logger.write({**tf2_utils.to_numpy(metrics), **counts})
+
+  def run(self, num_steps: Optional[int] = None) -> None:
+    """Steps until `num_steps` (default: max_steps; None: forever), then saves,
+    and marks the learner finished in the counter (evaluators watch for it)."""
+    num_steps = num_steps if num_steps is not None else self._max_steps
+    # Counts resume with the checkpoint, so the counter agrees with num_steps.
+    missing = self.num_steps - self._counter.get_counts().get('learner_steps',
+                                                              0)
+    if missing > 0:
+      self._counter.increment(learner_steps=missing)
+    while num_steps is None or self.num_steps < num_steps:
+      self.step()
+    self.save()
+    self._logger.close()
+    self._counter.increment(learner_finished=1)
+
+  @property
+  def num_steps(self) -> int:
+    return int(self._num_steps.numpy())
+
+  def save(self) -> None:
+    if self._checkpointer is not None:
+      self._checkpointer.save(force=True)
+
+  def get_variables(self, names: List[str]) -> List[List[np.ndarray]]:
+    return [tf2_utils.to_numpy(self._variables[name]) for name in names]

@@ -1,0 +1,222 @@
+"""The ABM paper's losses against NumPy references, and learner behaviour."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from acme.utils import loggers
+from agents import networks
+from agents.abm import ABMConfig
+from agents.abm import ABMLearner
+from agents.abm import losses
+from agents.abm.config import VARIANTS
+
+tfd = tfp.distributions
+
+
+# --- NumPy references, written from the paper's equations -------------------
+
+
+def np_n_step_returns(reward, discount, bootstrap, gamma):
+  """Eq. 4: R(τ_t:N) = Σ_{j=t}^{N−1} γ^{j−t} r_j + γ^{N−t} V̂(s_N), discounts folded."""
+  b, t_max = reward.shape
+  out = np.zeros_like(reward)
+  for i in range(b):
+    for t in range(t_max):
+      total, scale = 0.0, 1.0
+      for j in range(t, t_max):
+        total += scale * reward[i, j]
+        scale *= gamma * discount[i, j]
+      out[i, t] = total + scale * bootstrap[i]
+  return out
+
+
+def np_temperature_dual(q, eta, epsilon):
+  """Eq. 9 averaged over states, and the weights exp(Q/η)/Σ exp(Q/η)."""
+  m = q.shape[0]
+  log_mean_exp = np.log(np.mean(np.exp(q / eta), axis=0))
+  weights = np.exp(q / eta) / np.sum(np.exp(q / eta), axis=0)
+  return weights, eta * epsilon + eta * np.mean(log_mean_exp)
+
+
+def np_kl_diag(mu_p, sd_p, mu_q, sd_q):
+  """KL(N(μp, σp²) ‖ N(μq, σq²)) summed over dimensions."""
+  return np.sum(np.log(sd_q / sd_p) + (sd_p**2 + (mu_p - mu_q)**2)
+                / (2 * sd_q**2) - 0.5, axis=-1)
+
+
+def np_log_prob(x, mu, sd):
+  return np.sum(-0.5 * ((x - mu) / sd)**2 - np.log(sd) - 0.5 * np.log(2 * np.pi),
+                axis=-1)
+
+
+# --- loss tests ----------------------------------------------------------------
+
+
+def test_n_step_returns_with_an_episode_end_inside_the_snippet():
+  reward = np.array([[1., 2., 3.], [0.5, 0., 1.]], np.float32)
+  discount = np.array([[1., 0., 1.], [1., 1., 1.]], np.float32)  # ends at t=1
+  bootstrap = np.array([10., -4.], np.float32)
+  got = losses.n_step_returns(tf.constant(reward), tf.constant(discount),
+                              tf.constant(bootstrap), 0.9).numpy()
+  np.testing.assert_allclose(got, np_n_step_returns(reward, discount,
+                                                    bootstrap, 0.9), rtol=1e-6)
+  # By hand: the first snippet's episode ends after r_1, so no bootstrap.
+  np.testing.assert_allclose(got[0, :2], [1 + 0.9 * 2, 2.], rtol=1e-6)
+  np.testing.assert_allclose(got[0, 2], 3 + 0.9 * 10, rtol=1e-6)
+
+
+def test_abm_weights_are_the_unit_step_of_the_advantage():
+  advantage = tf.constant([-1., 0., 2., -1e-6])
+  np.testing.assert_array_equal(losses.abm_prior_weights(advantage).numpy(),
+                                [0, 1, 1, 0])
+  np.testing.assert_allclose(
+      losses.abm_prior_weights(advantage, 'exp').numpy(),
+      np.minimum(np.exp(advantage.numpy()), 20))
+
+
+def test_abm_prior_loss_matches_weighted_log_likelihood():
+  rng = np.random.default_rng(0)
+  mu, sd = rng.normal(size=(6, 2)), rng.uniform(0.3, 1.5, size=(6, 2))
+  actions = rng.normal(size=(6, 2))
+  weights = np.array([1, 0, 1, 1, 0, 1], np.float32)
+  got = losses.behaviour_model_loss(
+      tfd.MultivariateNormalDiag(mu.astype(np.float32), sd.astype(np.float32)),
+      tf.constant(actions, tf.float32), tf.constant(weights)).numpy()
+  np.testing.assert_allclose(got, -np.mean(weights * np_log_prob(actions, mu,
+                                                                  sd)),
+                             rtol=1e-5)
+
+
+def test_temperature_dual_and_sample_weights():
+  rng = np.random.default_rng(1)
+  q = rng.normal(size=(5, 4)).astype(np.float32) * 3
+  weights, dual = losses.mpo_temperature_dual(tf.constant(q),
+                                              tf.constant(1.7), 0.1)
+  np_weights, np_dual = np_temperature_dual(q.astype(np.float64), 1.7, 0.1)
+  np.testing.assert_allclose(weights.numpy(), np_weights, rtol=1e-5)
+  np.testing.assert_allclose(dual.numpy(), np_dual, rtol=1e-5)
+
+
+def test_decoupled_kls_and_weighted_maximum_likelihood():
+  rng = np.random.default_rng(2)
+  mu_t, sd_t = rng.normal(size=(3, 2)), rng.uniform(0.5, 1.0, (3, 2))
+  mu_o, sd_o = mu_t + 0.1, sd_t * 1.2
+  samples = rng.normal(size=(4, 3, 2))
+  weights = rng.dirichlet(np.ones(4), size=3).T  # [M, B]
+  f = lambda x: tf.constant(x, tf.float32)
+  online = tfd.MultivariateNormalDiag(f(mu_o), f(sd_o))
+  target = tfd.MultivariateNormalDiag(f(mu_t), f(sd_t))
+  loss, dual, kl_mean, kl_stddev = losses.mpo_weighted_maximum_likelihood(
+      f(samples), f(weights), online, target, f(2.0), f(3.0), 5e-3, 1e-5)
+  # Decoupled KLs: mean part keeps the target's σ, covariance part its μ.
+  np.testing.assert_allclose(kl_mean.numpy(),
+                             np_kl_diag(mu_t, sd_t, mu_o, sd_t), rtol=1e-4)
+  np.testing.assert_allclose(kl_stddev.numpy(),
+                             np_kl_diag(mu_t, sd_t, mu_t, sd_o), rtol=1e-4)
+  # Eq. 10 with both constraints: −Σ_j w_j log π + α_μ KL_μ + α_Σ KL_Σ.
+  ce_mean = -np.mean(np.sum(weights * np_log_prob(samples, mu_o, sd_t), 0))
+  ce_std = -np.mean(np.sum(weights * np_log_prob(samples, mu_t, sd_o), 0))
+  expected = (ce_mean + ce_std + 2.0 * kl_mean.numpy().mean()
+              + 3.0 * kl_stddev.numpy().mean())
+  np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-4)
+  np.testing.assert_allclose(
+      dual.numpy(), 2.0 * (5e-3 - kl_mean.numpy().mean())
+      + 3.0 * (1e-5 - kl_stddev.numpy().mean()), rtol=1e-4)
+
+
+def test_policy_evaluation_td0():
+  q = np.array([1., 2., 3.], np.float32)
+  r = np.array([0.5, 0., 1.], np.float32)
+  d = np.array([1., 0., 1.], np.float32)
+  v = np.array([2., 5., -1.], np.float32)
+  got = losses.policy_evaluation_td0(*map(tf.constant, (q, r, d, v)), 0.99)
+  np.testing.assert_allclose(got.numpy(),
+                             0.5 * np.mean((r + 0.99 * d * v - q)**2), rtol=1e-6)
+
+
+def test_svg_loss_and_dual():
+  q = tf.constant([[1., 3.], [2., 0.]])
+  kl = tf.constant([0.1, 0.5])
+  loss, dual = losses.svg_policy_loss(q, kl, tf.constant(2.0), 0.2)
+  np.testing.assert_allclose(loss.numpy(), -1.5 + 2.0 * 0.3, rtol=1e-6)
+  np.testing.assert_allclose(dual.numpy(), 2.0 * (0.2 - 0.3), rtol=1e-6)
+
+
+# --- learners on a one-step offline problem with conflicting data ---------------
+
+
+def _bandit_batches(rng, batch_size):
+  """One-step task: r = 1 − ‖a − 0.5‖²... data hold a good and a bad mode.
+
+  Actions come half from a good mode around +0.5 and half from a bad mode
+  around −0.5; the reward is high near +0.5. Snippets have 2 rows and the
+  episode ends after one step (discount 0).
+  """
+  while True:
+    states = rng.uniform(-1, 1, size=(batch_size, 2, 2)).astype(np.float32)
+    good = rng.random(batch_size) < 0.5
+    mode = np.where(good, 0.5, -0.5)[:, None]
+    actions = np.zeros((batch_size, 2, 1), np.float32)
+    actions[:, 0] = mode + 0.1 * rng.standard_normal((batch_size, 1))
+    reward = np.zeros((batch_size, 2), np.float32)
+    reward[:, 0] = 1.0 - 4.0 * (actions[:, 0, 0] - 0.5)**2
+    discount = np.zeros((batch_size, 2), np.float32)
+    yield {'observation': tf.constant(states), 'action': tf.constant(actions),
+           'reward': tf.constant(reward), 'discount': tf.constant(discount)}
+
+
+def _learner(variant, seed, steps, **overrides):
+  tf.random.set_seed(seed)
+  config = ABMConfig(**VARIANTS[variant], batch_size=128, learning_rate=1e-3,
+                     policy_layer_sizes=(32, 32), prior_layer_sizes=(32, 32),
+                     critic_layer_sizes=(64, 64), num_action_samples=10,
+                     target_update_period=20, **overrides)
+  learner = ABMLearner(
+      networks.make_gaussian_policy(1, config.policy_layer_sizes),
+      networks.make_gaussian_policy(1, config.prior_layer_sizes, name='prior'),
+      networks.make_critic(config.critic_layer_sizes),
+      _bandit_batches(np.random.default_rng(seed), 128), observation_size=2,
+      action_size=1, config=config, logger=loggers.NoOpLogger())
+  learner.run(num_steps=steps)
+  return learner
+
+
+def _mean_and_mass(network, good=0.5):
+  states = tf.constant(np.random.default_rng(9).uniform(-1, 1, (256, 2)),
+                       tf.float32)
+  distribution = network(states)
+  samples = distribution.sample(50).numpy()
+  return (float(distribution.mean().numpy().mean()),
+          float(np.mean(np.abs(samples - good) < 0.3)))
+
+
+@pytest.fixture(scope='module')
+def bandit_runs():
+  return {name: _learner(name, seed=0, steps=600)
+          for name in ('abm_mpo', 'bm_mpo')}
+
+
+def test_bm_prior_covers_both_modes_abm_prior_the_good_one(bandit_runs):
+  bm_mean, bm_good = _mean_and_mass(bandit_runs['bm_mpo']._prior)
+  abm_mean, abm_good = _mean_and_mass(bandit_runs['abm_mpo']._prior)
+  assert abs(bm_mean) < 0.2  # a broad Gaussian over both modes
+  assert abm_mean > 0.35 and abm_good > 0.7
+  assert abm_good > bm_good + 0.3
+
+
+def test_abm_mpo_policy_beats_bm_mpo_policy(bandit_runs):
+  reward = lambda a: 1.0 - 4.0 * (a - 0.5)**2
+  abm_mean, _ = _mean_and_mass(bandit_runs['abm_mpo']._policy)
+  bm_mean, _ = _mean_and_mass(bandit_runs['bm_mpo']._policy)
+  assert reward(abm_mean) > reward(bm_mean) + 0.2
+
+
+@pytest.mark.parametrize('variant', sorted(VARIANTS))
+def test_every_variant_steps_and_keeps_duals_positive(variant):
+  learner = _learner(variant, seed=1, steps=5, jit_compile=False)
+  assert learner.num_steps == 5
+  for dual in (learner._temperature, learner._alpha_mean,
+               learner._alpha_stddev, learner._svg_eta):
+    assert dual.numpy() >= 1e-3

@@ -43,13 +43,18 @@ class DatasetInfo:
     return self.total.return_mean
 
 
-def summarize(directory: str) -> DatasetInfo:
-  """Reads every episode's metadata (not its steps) and summarizes returns."""
+def _spec_and_episodes(directory: str):
   spec = episodes_lib.read_spec(directory)
   paths = episodes_lib.list_episodes(directory)
   if not paths:
     raise episodes_lib.DatasetError(f'dataset {directory} has no complete '
                                     'episodes')
+  return spec, paths
+
+
+def summarize(directory: str) -> DatasetInfo:
+  """Reads every episode's metadata (not its steps) and summarizes returns."""
+  spec, paths = _spec_and_episodes(directory)
   returns: Dict[str, List[float]] = collections.defaultdict(list)
   steps: Dict[str, int] = collections.defaultdict(int)
   best: Tuple[float, str] = (-np.inf, '')
@@ -102,11 +107,7 @@ class ValidationReport:
 
 def validate(directory: str) -> ValidationReport:
   """Reads every step of every episode; checks shapes, lengths and returns."""
-  spec = episodes_lib.read_spec(directory)
-  paths = episodes_lib.list_episodes(directory)
-  if not paths:
-    raise episodes_lib.DatasetError(f'dataset {directory} has no complete '
-                                    'episodes')
+  spec, paths = _spec_and_episodes(directory)
   bad, valid = [], 0
   for path in paths:
     try:

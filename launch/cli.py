@@ -65,10 +65,7 @@ def check_dataset(dataset_dir: str, env_id: str):
     env = environments.make(env_id)
   except environments.UnknownEnvironmentError as e:
     raise UsageError(str(e)) from None
-  try:
-    spec = episodes.read_spec(dataset_dir)
-  except episodes.DatasetError as e:
-    raise UsageError(str(e)) from None
+  spec = episodes.read_spec(dataset_dir)
   if not episodes.list_episodes(dataset_dir):
     raise UsageError(f'dataset {dataset_dir} has no complete episodes')
   env_spec = episodes.DatasetSpec.from_environment(env_id, env)
@@ -134,22 +131,13 @@ def dataset_generate(args) -> int:
 
 def dataset_info(args) -> int:
   from datasets import summary  # pylint: disable=g-import-not-at-top
-  from datasets import episodes  # pylint: disable=g-import-not-at-top
-  try:
-    info = summary.summarize(args.dir)
-  except episodes.DatasetError as e:
-    raise UsageError(str(e)) from None
-  print(summary.format_summary(info))
+  print(summary.format_summary(summary.summarize(args.dir)))
   return 0
 
 
 def dataset_validate(args) -> int:
   from datasets import summary  # pylint: disable=g-import-not-at-top
-  from datasets import episodes  # pylint: disable=g-import-not-at-top
-  try:
-    report = summary.validate(args.dir)
-  except episodes.DatasetError as e:
-    raise UsageError(str(e)) from None
+  report = summary.validate(args.dir)
   print(summary.format_validation(report))
   return 0 if report.ok else 1
 
@@ -261,9 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
   args = build_parser().parse_args(argv)
+  from datasets.episodes import DatasetError  # pylint: disable=g-import-not-at-top
   try:
     return args.func(args)
-  except UsageError as e:
+  except (UsageError, DatasetError) as e:
     print(f'abmrl: error: {e}', file=sys.stderr)
     return 2
 

@@ -143,21 +143,24 @@ class ABMLearner(base.StepLoopLearner):
     reward = batch['reward'][:, :-1]  # [B, T]
     discount = batch['discount'][:, :-1]  # [B, T]
 
-    # V̂(s) at every row of the snippets, from the target networks: under the
-    # target policy, or under the prior itself in prior-only mode.
+    # V̂(s) from the target networks: under the target policy, or under the
+    # prior itself in prior-only mode. The ABM weights need it at every row
+    # of a snippet; otherwise only the next states s_{t+1} need it.
     evaluated = self._target_policy if self._has_policy else self._target_prior
-    all_states = _merge(observation)  # [B·N, O]
+    first_row = 0 if config.prior == 'abm' else 1
+    value_states = _merge(observation[:, first_row:])
     value = tf.reduce_mean(self._q_of_samples(
-        self._target_critic, all_states,
-        evaluated(all_states).sample(m)), axis=0)
-    value = tf.reshape(value, [batch_size, rows])  # [B, N]
+        self._target_critic, value_states,
+        evaluated(value_states).sample(m)), axis=0)
+    value = tf.reshape(value, [batch_size, rows - first_row])
+    next_value = value[:, 1 - first_row:]  # V̂(s_{t+1}), [B, T]
 
     stats = {}
     with tf.GradientTape(persistent=True) as tape:
       # Policy evaluation (eq. 1).
       q = self._critic(states, actions)
       critic_loss = losses.policy_evaluation_td0(
-          q, _merge(reward), _merge(discount), _merge(value[:, 1:]),
+          q, _merge(reward), _merge(discount), _merge(next_value),
           config.discount)
 
       # The prior (eq. 3 or 4).

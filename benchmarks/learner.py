@@ -1,0 +1,124 @@
+"""Learner steps/s: ABM+MPO, BM+MPO and MPO against Acme's TF MPOLearner.
+
+All at the ABM paper's shapes (batch 512, M = 20 action samples, policy and
+prior 256-256, critic 256-256-256, observation 17, action 6: cheetah-run), on
+the CPU, fed the same in-memory batches (2-row snippets = 512 transitions),
+with the same TF settings in one process. Prints steps/s and the ratios to
+Acme's MPO. Targets (issue 3): our MPO >= 1.0x Acme, ABM+MPO >= 0.6x.
+
+Usage: python benchmarks/learner.py [--steps 60] [--repeats 2] [--no-xla]
+"""
+
+import argparse
+import copy
+import os
+import sys
+import time
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+OBS, ACT, BATCH, SAMPLES = 17, 6, 512, 20
+
+
+def make_batches(n):
+  import numpy as np
+  import tensorflow as tf
+  rng = np.random.default_rng(0)
+  batches = []
+  for _ in range(n):
+    batches.append({
+        'observation': rng.normal(size=(BATCH, 2, OBS)).astype(np.float32),
+        'action': rng.uniform(-1, 1, size=(BATCH, 2, ACT)).astype(np.float32),
+        'reward': rng.uniform(0, 1, size=(BATCH, 2)).astype(np.float32),
+        'discount': np.ones((BATCH, 2), np.float32)})
+  stacked = {k: np.stack([b[k] for b in batches]) for k in batches[0]}
+  return tf.data.Dataset.from_tensor_slices(stacked).repeat().prefetch(4)
+
+
+def acme_mpo_learner(dataset):
+  """Acme 0.4's TF MPOLearner with the paper's networks and M = 20."""
+  import reverb
+  from acme import types
+  from acme.agents.tf import mpo
+  from acme.tf import networks as acme_networks
+  from acme.tf import utils as tf2_utils
+  from acme.utils import loggers
+  from agents import networks
+  import sonnet as snt
+  import tensorflow as tf
+
+  def to_transitions(batch):
+    data = types.Transition(
+        observation=batch['observation'][:, 0], action=batch['action'][:, 0],
+        reward=batch['reward'][:, 0], discount=batch['discount'][:, 0],
+        next_observation=batch['observation'][:, 1])
+    return reverb.ReplaySample(info=(), data=data)
+
+  policy = networks.make_gaussian_policy(ACT)
+  # Acme's learner squeezes the critic's [B, 1] output itself.
+  critic = acme_networks.CriticMultiplexer(critic_network=snt.Sequential([
+      acme_networks.LayerNormMLP([256, 256, 256], activate_final=True),
+      acme_networks.NearZeroInitializedLinear(1)]))
+  target_policy, target_critic = copy.deepcopy(policy), copy.deepcopy(critic)
+  for network in (policy, target_policy):
+    tf2_utils.create_variables(network, [tf.TensorSpec([OBS], tf.float32)])
+  for network in (critic, target_critic):
+    tf2_utils.create_variables(network, [tf.TensorSpec([OBS], tf.float32),
+                                         tf.TensorSpec([ACT], tf.float32)])
+  return mpo.MPOLearner(
+      policy_network=policy, critic_network=critic,
+      target_policy_network=target_policy, target_critic_network=target_critic,
+      discount=0.99, num_samples=SAMPLES, target_policy_update_period=200,
+      target_critic_update_period=200, dataset=dataset.map(to_transitions),
+      logger=loggers.NoOpLogger(), checkpoint=False)
+
+
+def our_learner(variant, dataset, jit_compile):
+  import tensorflow as tf
+  from acme.utils import loggers
+  from agents import registry
+  config = registry.get(variant).config_class(jit_compile=jit_compile)
+  del tf
+  return registry.get(variant).make_learner(
+      config, OBS, ACT, iter(dataset), None, loggers.NoOpLogger(), None, None)
+
+
+def steps_per_second(learner, steps):
+  for _ in range(3):  # trace and warm up
+    learner.step()
+  start = time.time()
+  for _ in range(steps):
+    learner.step()
+  return steps / (time.time() - start)
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--steps', type=int, default=60)
+  parser.add_argument('--repeats', type=int, default=2)
+  parser.add_argument('--no-xla', action='store_true',
+                      help='compile our step without XLA')
+  args = parser.parse_args()
+  import tensorflow as tf
+  print(f'[bench] TF {tf.__version__}, {os.cpu_count()} cores, '
+        f'TF_ENABLE_ONEDNN_OPTS={os.environ.get("TF_ENABLE_ONEDNN_OPTS", "0")}'
+        f', our XLA {"off" if args.no_xla else "on"}; batch {BATCH}, '
+        f'M={SAMPLES}, obs {OBS}, act {ACT}', flush=True)
+  dataset = make_batches(20)
+  learners = {'acme_mpo': acme_mpo_learner(dataset)}
+  for variant in ('mpo', 'bm_mpo', 'abm_mpo'):
+    learners[variant] = our_learner(variant, dataset, not args.no_xla)
+  rates = {name: [] for name in learners}
+  for _ in range(args.repeats):
+    for name, learner in learners.items():
+      rates[name].append(steps_per_second(learner, args.steps))
+      print(f'[bench] {name}: {rates[name][-1]:.2f} steps/s', flush=True)
+  mean = {k: sum(v) / len(v) for k, v in rates.items()}
+  print('\n| learner | steps/s | vs Acme MPO |\n|---|---|---|')
+  for name in learners:
+    print(f'| {name} | {mean[name]:.2f} | {mean[name] / mean["acme_mpo"]:.2f}x |')
+
+
+if __name__ == '__main__':
+  main()

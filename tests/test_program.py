@@ -82,3 +82,27 @@ def test_multiprocess_run_exits_cleanly_and_resumes(small_dataset, tmp_path):
   restart = [b for a, b in zip(steps, steps[1:]) if b < a]
   assert not restart or restart[0] > 20, steps
   assert not _launchpad_processes_since(start)
+
+
+def test_abm_mpo_program_evaluates_policy_and_prior(small_dataset, tmp_path):
+  run_dir = str(tmp_path / 'run')
+  command = [sys.executable, '-m', 'launch.cli', 'train', '--agent', 'abm_mpo',
+             '--env', ENV_ID, '--dataset', small_dataset, '--steps', '12',
+             '--restorers', '1', '--eval-episodes', '1', '--eval-every', '100',
+             '--min-replay-size', '100', '--replay-size', '2000',
+             '--snippet-length', '3', '--snippets-per-item', '8',
+             '--run-dir', run_dir, '--launch', 'test_mt',
+             '--set', 'batch_size=32', '--set', 'policy_layer_sizes=16',
+             '--set', 'prior_layer_sizes=16', '--set', 'critic_layer_sizes=16',
+             '--set', 'num_action_samples=4', '--set', 'jit_compile=false']
+  done = subprocess.run(command, capture_output=True, text=True, timeout=280,
+                        cwd=os.path.dirname(os.path.dirname(__file__)))
+  assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+  result = run_lib.read_result(run_dir)
+  assert sorted(result.final_returns) == ['evaluator_policy_0',
+                                          'evaluator_prior_0']
+  assert result.learner_steps == 12
+  with open(os.path.join(run_dir, 'config.json')) as f:
+    saved = json.load(f)
+  assert saved['agent'] == 'abm_mpo' and saved['snippet_length'] == 3
+  assert saved['agent_config']['num_action_samples'] == 4

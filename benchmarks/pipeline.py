@@ -176,7 +176,10 @@ def main():
                       'should hold 5x as many snippets')
   parser.add_argument('--learner-steps', type=int, default=300)
   parser.add_argument('--repeats', type=int, default=2)
+  parser.add_argument('--parts', default='insert,learner,memory',
+                      help='which figures to measure (default all three)')
   args = parser.parse_args()
+  parts = set(args.parts.split(','))
 
   import psutil
   from datasets import episodes as episodes_lib
@@ -189,7 +192,7 @@ def main():
 
   # 1. Insert rate.
   rates = {}
-  for k in (1, 2):
+  for k in ((1, 2) if 'insert' in parts else ()):
     replay = Replay(spec, table_size=10_000_000)
     rate, steps, seconds = restore_once(args.dataset, replay.address, k)
     replay.stop()
@@ -197,19 +200,53 @@ def main():
     print(f'[bench] {k} restorer(s): {steps} transitions in {seconds:.1f}s = '
           f'{rate:,.0f} transitions/s', flush=True)
 
+  if 'learner' not in parts:
+    from_reverb = from_memory = [float('nan')]
   # 2. Learner fed from Reverb vs memory (table filled first, then sampled).
+  else:
+    from_reverb, from_memory = measure_learner(args, spec)
+  ratio = sum(from_reverb) / sum(from_memory)
+  if 'learner' in parts:
+    print(f'[bench] BM learner (batch 512, obs 17, act 6, {SNIPPETS_PER_ITEM} '
+          f'snippets per item): from Reverb '
+          f'{", ".join(f"{r:.1f}" for r in from_reverb)} steps/s; in memory '
+          f'{", ".join(f"{r:.1f}" for r in from_memory)} steps/s; ratio '
+          f'{ratio:.2f}', flush=True)
+  if 'memory' in parts:
+    b_size, b_idle, b_peak, w_size, w_idle, w_peak, total = measure_memory(
+        args, spec, paths)
+    print(f'[bench] replay process peak RSS: table {b_size:,} snippets with '
+          f'a dataset of '
+          f'{total:,} (5x) streamed through: {b_peak:.0f} MB (idle '
+          f'{b_idle:.0f} MB); table holding all {w_size:,}: {w_peak:.0f} MB '
+          f'(idle {w_idle:.0f} MB); growth ratio '
+          f'{(b_peak - b_idle) / max(w_peak - w_idle, 1e-9):.2f}', flush=True)
+  else:
+    b_peak = w_peak = float('nan')
+
+  rate = lambda k: f'{rates[k]:,.0f}' if k in rates else 'not measured'
+  print('\n| figure | value |\n|---|---|')
+  print(f'| restorer insert rate, 1 restorer | {rate(1)} transitions/s |')
+  print(f'| restorer insert rate, 2 restorers | {rate(2)} transitions/s |')
+  print(f'| BM learner steps/s from Reverb | {sum(from_reverb)/len(from_reverb):.1f} |')
+  print(f'| BM learner steps/s in memory | {sum(from_memory)/len(from_memory):.1f} |')
+  print(f'| ratio Reverb / memory | {ratio:.2f} |')
+  print(f'| replay peak RSS, table = dataset/5, 5x streamed | {b_peak:.0f} MB |')
+  print(f'| replay peak RSS, table = whole dataset | {w_peak:.0f} MB |')
+
+
+def measure_learner(args, spec):
   replay = Replay(spec, table_size=10_000_000)
   restore_once(args.dataset, replay.address, 2)
   from_reverb, from_memory = learner_rates(replay.address, args.learner_steps,
                                            args.repeats)
   replay.stop()
-  ratio = sum(from_reverb) / sum(from_memory)
-  print(f'[bench] BM learner (batch 512, obs 17, act 6): from Reverb '
-        f'{", ".join(f"{r:.1f}" for r in from_reverb)} steps/s; in memory '
-        f'{", ".join(f"{r:.1f}" for r in from_memory)} steps/s; ratio '
-        f'{ratio:.2f}', flush=True)
+  return from_reverb, from_memory
 
-  # 3. Replay memory: a table 1/5 of the dataset vs one holding all of it.
+
+def measure_memory(args, spec, paths):
+  """A table 1/5 of the dataset vs one holding all of it."""
+  from datasets import episodes as episodes_lib
   total_snippets = sum(
       len(episodes_lib.read_episode(p).observation) - SNIPPET_LENGTH + 1
       for p in paths)
@@ -223,20 +260,7 @@ def main():
     replay.stop()
   (b_size, b_idle, b_peak), (w_size, w_idle, w_peak) = (memory['bounded'],
                                                          memory['whole'])
-  print(f'[bench] replay process peak RSS: table {b_size:,} snippets with a '
-        f'dataset of {total_snippets:,} (5x) streamed through: {b_peak:.0f} MB '
-        f'(idle {b_idle:.0f} MB); table holding all {w_size:,}: {w_peak:.0f} '
-        f'MB (idle {w_idle:.0f} MB); growth ratio '
-        f'{(b_peak - b_idle) / max(w_peak - w_idle, 1e-9):.2f}', flush=True)
-
-  print('\n| figure | value |\n|---|---|')
-  print(f'| restorer insert rate, 1 restorer | {rates[1]:,.0f} transitions/s |')
-  print(f'| restorer insert rate, 2 restorers | {rates[2]:,.0f} transitions/s |')
-  print(f'| BM learner steps/s from Reverb | {sum(from_reverb)/len(from_reverb):.1f} |')
-  print(f'| BM learner steps/s in memory | {sum(from_memory)/len(from_memory):.1f} |')
-  print(f'| ratio Reverb / memory | {ratio:.2f} |')
-  print(f'| replay peak RSS, table = dataset/5, 5x streamed | {b_peak:.0f} MB |')
-  print(f'| replay peak RSS, table = whole dataset | {w_peak:.0f} MB |')
+  return b_size, b_idle, b_peak, w_size, w_idle, w_peak, total_snippets
 
 
 if __name__ == '__main__':

@@ -16,7 +16,7 @@ every `target_update_period` steps.
 """
 
 import copy
-from typing import Dict, Iterator, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from acme.tf import savers as tf2_savers
 from acme.tf import utils as tf2_utils
@@ -124,14 +124,24 @@ class ABMLearner(base.StepLoopLearner):
 
   # --- the update -----------------------------------------------------------
 
-  def _q_of_samples(self, critic: snt.Module, states: tf.Tensor,
-                    actions: tf.Tensor) -> tf.Tensor:
-    """Q(s, a_j) for M samples per state in one call: [B, O], [M, B, A] -> [M, B]."""
-    num_samples = actions.shape[0]
+  def _q_of_samples(self, critic: snt.Module,
+                    groups: List[Tuple[tf.Tensor, tf.Tensor]]
+                    ) -> List[tf.Tensor]:
+    """Q(s, a_j) for M samples per state, every group in one critic call.
+
+    Args:
+      groups: (states [B_i, O], actions [M, B_i, A]) pairs.
+    Returns:
+      [M, B_i] per group.
+    """
+    num_samples = groups[0][1].shape[0]
+    states = tf.concat([s for s, _ in groups], axis=0)
+    actions = tf.concat([a for _, a in groups], axis=1)
     tiled = tf.tile(states[None], [num_samples, 1, 1])
     q = critic(snt.merge_leading_dims(tiled, 2),
                snt.merge_leading_dims(actions, 2))
-    return tf.reshape(q, [num_samples, -1])
+    q = tf.reshape(q, [num_samples, -1])
+    return tf.split(q, [s.shape[0] for s, _ in groups], axis=1)
 
   def _step(self, batch: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     config = self._config
@@ -149,10 +159,16 @@ class ABMLearner(base.StepLoopLearner):
     evaluated = self._target_policy if self._has_policy else self._target_prior
     first_row = 0 if config.prior == 'abm' else 1
     value_states = _merge(observation[:, first_row:])
-    value = tf.reduce_mean(self._q_of_samples(
-        self._target_critic, value_states,
-        evaluated(value_states).sample(m)), axis=0)
-    value = tf.reshape(value, [batch_size, rows - first_row])
+    sampled = [(value_states, evaluated(value_states).sample(m))]
+    target = self._target_policy(states) if self._has_policy else None
+    if config.improvement == 'mpo':
+      # The E-step's actions, a_j ~ π_prior(·|s) (the target policy for plain
+      # MPO), are scored in the same critic call as V̂'s.
+      proposal = self._prior(states) if self._has_prior else target
+      sampled.append((states, proposal.sample(m)))
+    q_sampled = self._q_of_samples(self._target_critic, sampled)
+    value = tf.reshape(tf.reduce_mean(q_sampled[0], axis=0),
+                       [batch_size, rows - first_row])
     next_value = value[:, 1 - first_row:]  # V̂(s_{t+1}), [B, T]
 
     stats = {}
@@ -181,17 +197,12 @@ class ABMLearner(base.StepLoopLearner):
       policy_loss = dual_loss = tf.constant(0.)
       if self._has_policy:
         online = self._policy(states)
-        target = self._target_policy(states)
-        anchor = (_detached(prior_distribution) if self._has_prior
-                  else _detached(target))
         if config.improvement == 'mpo':
-          sampled = tf.stop_gradient(anchor.sample(m))  # [M, B·T, A]
-          q_sampled = self._q_of_samples(self._target_critic, states, sampled)
           weights_e, temperature_loss = losses.mpo_temperature_dual(
-              q_sampled, self._temperature, config.epsilon)
+              q_sampled[1], self._temperature, config.epsilon)
           policy_loss, alpha_loss, kl_mean, kl_stddev = (
               losses.mpo_weighted_maximum_likelihood(
-                  sampled, weights_e, online, _detached(target),
+                  sampled[1][1], weights_e, online, target,
                   self._alpha_mean, self._alpha_stddev, config.epsilon_mean,
                   config.epsilon_stddev))
           dual_loss = temperature_loss + alpha_loss
@@ -201,11 +212,14 @@ class ABMLearner(base.StepLoopLearner):
                        alpha_mean=self._alpha_mean,
                        alpha_stddev=self._alpha_stddev)
         else:  # svg
-          sampled = online.sample(m)  # reparameterised: gradients reach θ
-          q_sampled = self._q_of_samples(self._target_critic, states, sampled)
+          # Reparameterised samples: gradients reach θ through the actions.
+          q_online = self._q_of_samples(self._target_critic,
+                                        [(states, online.sample(m))])[0]
+          anchor = (_detached(prior_distribution) if self._has_prior
+                    else target)
           kl = online.kl_divergence(anchor)
           policy_loss, dual_loss = losses.svg_policy_loss(
-              q_sampled, kl, self._svg_eta, config.svg_epsilon)
+              q_online, kl, self._svg_eta, config.svg_epsilon)
           stats.update(kl_to_prior=tf.reduce_mean(kl), svg_eta=self._svg_eta)
 
     updates = [(critic_loss, self._critic, self._critic_optimizer)]

@@ -220,3 +220,26 @@ def test_every_variant_steps_and_keeps_duals_positive(variant):
   for dual in (learner._temperature, learner._alpha_mean,
                learner._alpha_stddev, learner._svg_eta):
     assert dual.numpy() >= 1e-3
+
+
+def _measured(learner, keys, batches=20):
+  it = _bandit_batches(np.random.default_rng(5), 128)
+  stats = [learner._step_fn(next(it)) for _ in range(batches)]
+  return {k: float(np.mean([s[k].numpy() for s in stats])) for k in keys}
+
+
+def test_mpo_duals_hold_the_trust_region_near_its_targets(bandit_runs):
+  config = ABMConfig()
+  got = _measured(bandit_runs['abm_mpo'],
+                  ['kl_mean', 'kl_stddev', 'alpha_mean', 'temperature'])
+  assert got['kl_mean'] < 3 * config.epsilon_mean
+  assert got['kl_stddev'] < 3 * config.epsilon_stddev
+  assert got['alpha_mean'] > config.init_alpha  # pushed up by a violation
+  assert got['temperature'] < config.init_temperature
+
+
+def test_svg_dual_holds_the_kl_to_the_prior_near_epsilon():
+  learner = _learner('abm_svg', seed=0, steps=600, dual_learning_rate=1e-2)
+  got = _measured(learner, ['kl_to_prior'])
+  epsilon = ABMConfig().svg_epsilon
+  assert 0.5 * epsilon < got['kl_to_prior'] < 1.5 * epsilon

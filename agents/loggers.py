@@ -1,5 +1,6 @@
 """Loggers of a run: terminal, CSV and TensorBoard, under the run directory."""
 
+import functools
 import os
 from typing import Optional
 
@@ -24,6 +25,8 @@ def make_logger(run_dir: Optional[str], label: str,
     outputs.append(tf_summary.TFSummaryLogger(
         os.path.join(run_dir, 'tb'), label=label, steps_key=steps_key))
   if print_to_terminal:
-    outputs.append(loggers.TerminalLogger(label=label, print_fn=print))
+    # Flushed: node processes' stdout is a pipe, block-buffered otherwise.
+    outputs.append(loggers.TerminalLogger(
+        label=label, print_fn=functools.partial(print, flush=True)))
   logger = loggers.NoneFilter(loggers.Dispatcher(outputs))
   return loggers.TimeFilter(logger, time_delta) if time_delta else logger

@@ -43,6 +43,7 @@ def main():
   parser.add_argument('--runs', default='runs/results')
   parser.add_argument('--out', default='docs/results')
   parser.add_argument('--agents', default=','.join(AGENTS))
+  parser.add_argument('--eval-episodes', type=int, default=10)
   args = parser.parse_args()
 
   from datasets import episodes, generate, summary
@@ -60,7 +61,7 @@ def main():
     config = config_lib.TrainConfig(
         agent=agent, env_id=ENV_ID, dataset_dir=os.path.abspath(args.dataset),
         run_dir=run_dir, steps=args.steps, restorers=1, evaluators=1,
-        eval_episodes=3, eval_every_learner_steps=max(1, args.steps // 10),
+        eval_episodes=args.eval_episodes, eval_every_learner_steps=max(1, args.steps // 10),
         snippet_length=2, replay_size=200_000, min_replay_size=5_000,
         samples_per_insert=32.0)
     start = time.time()
@@ -72,7 +73,7 @@ def main():
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
   os.makedirs(args.out, exist_ok=True)
-  fig, ax = plt.subplots(figsize=(7, 4.5))
+  fig, ax = plt.subplots(figsize=(9, 4.5))
   colours = {'abm_mpo': 'tab:red', 'bm_mpo': 'tab:blue', 'mpo': 'tab:green'}
   for agent, (_, agent_curves, _) in results.items():
     for label, (steps, returns) in agent_curves.items():
@@ -85,8 +86,9 @@ def main():
              label='mean episode in data')
   ax.set_xlabel('learner step')
   ax.set_ylabel('evaluation return (mean action)')
-  ax.set_title(f'{ENV_ID}, {info.total.episodes} episodes of mixed quality')
-  ax.legend(fontsize=7, loc='lower right')
+  ax.set_title(f'{ENV_ID}, {info.total.episodes} episodes of mixed quality; '
+               f'mean of {args.eval_episodes} evaluation episodes')
+  ax.legend(fontsize=8, loc='center left', bbox_to_anchor=(1.01, 0.5))
   fig.tight_layout()
   png = os.path.join(args.out, 'abm_point_mass.png')
   fig.savefig(png, dpi=120)

@@ -23,9 +23,12 @@ from launch import config as config_lib
 from launch import nodes
 
 
+def _agent_config(config: config_lib.TrainConfig):
+  return registry.get(config.agent).config_class(**config.agent_config)
+
+
 def _make_tables(config: config_lib.TrainConfig, spec: episodes.DatasetSpec):
-  agent = registry.get(config.agent)
-  batch_size = agent.config_class(**config.agent_config).batch_size
+  batch_size = _agent_config(config).batch_size
   return [replay_lib.make_snippet_table(
       replay_lib.SNIPPET_TABLE, spec, config.snippet_length,
       max_size=config.replay_size,
@@ -36,14 +39,13 @@ def _make_tables(config: config_lib.TrainConfig, spec: episodes.DatasetSpec):
 
 def _make_learner(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
                   replay, counter):
-  agent = registry.get(config.agent)
-  agent_config = agent.config_class(**config.agent_config)
+  agent_config = _agent_config(config)
   dataset = replay_lib.make_snippet_dataset(
       replay.server_address, replay_lib.SNIPPET_TABLE,
       batch_size=agent_config.batch_size,
       snippet_length=config.snippet_length,
       snippets_per_item=config.snippets_per_item)
-  return agent.make_learner(
+  return registry.get(config.agent).make_learner(
       agent_config, spec.observation_shape[0], spec.action_shape[0],
       iter(dataset), counting.Counter(counter, prefix='', time_delta=0.),
       loggers.make_logger(config.run_dir, 'learner', steps_key='learner_steps'),
@@ -53,8 +55,7 @@ def _make_learner(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
 def _make_evaluator(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
                     label: str, variable_key: str, index: int, learner,
                     counter):
-  agent = registry.get(config.agent)
-  agent_config = agent.config_class(**config.agent_config)
+  agent_config = _agent_config(config)
   return evaluator_lib.Evaluator(
       environment_factory=functools.partial(
           environments.make, config.env_id, seed=config.seed + 1000 + index),

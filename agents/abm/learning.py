@@ -159,13 +159,19 @@ class ABMLearner(base.StepLoopLearner):
     evaluated = self._target_policy if self._has_policy else self._target_prior
     first_row = 0 if config.prior == 'abm' else 1
     value_states = _merge(observation[:, first_row:])
-    sampled = [(value_states, evaluated(value_states).sample(m))]
-    target = self._target_policy(states) if self._has_policy else None
-    if config.improvement == 'mpo':
-      # The E-step's actions, a_j ~ π_prior(·|s) (the target policy for plain
-      # MPO), are scored in the same critic call as V̂'s.
-      proposal = self._prior(states) if self._has_prior else target
-      sampled.append((states, proposal.sample(m)))
+    value_policy = evaluated(value_states)
+    sampled = [(value_states, value_policy.sample(m))]
+    # Plain MPO samples its E-step from the target policy, as V̂ does, so it
+    # improves the policy at the next states s_{t+1} with V̂'s own samples
+    # and Q-values (as Acme's MPO learner does). With a prior, the E-step
+    # samples a_j ~ π_prior(·|s_t), scored in the same critic call.
+    shared_samples = config.improvement == 'mpo' and not self._has_prior
+    improved_states = value_states if shared_samples else states
+    target = None
+    if self._has_policy:
+      target = value_policy if shared_samples else self._target_policy(states)
+    if config.improvement == 'mpo' and not shared_samples:
+      sampled.append((states, self._prior(states).sample(m)))
     q_sampled = self._q_of_samples(self._target_critic, sampled)
     value = tf.reshape(tf.reduce_mean(q_sampled[0], axis=0),
                        [batch_size, rows - first_row])
@@ -196,13 +202,13 @@ class ABMLearner(base.StepLoopLearner):
       # Policy improvement.
       policy_loss = dual_loss = tf.constant(0.)
       if self._has_policy:
-        online = self._policy(states)
+        online = self._policy(improved_states)
         if config.improvement == 'mpo':
           weights_e, temperature_loss = losses.mpo_temperature_dual(
-              q_sampled[1], self._temperature, config.epsilon)
+              q_sampled[-1], self._temperature, config.epsilon)
           policy_loss, alpha_loss, kl_mean, kl_stddev = (
               losses.mpo_weighted_maximum_likelihood(
-                  sampled[1][1], weights_e, online, target,
+                  sampled[-1][1], weights_e, online, target,
                   self._alpha_mean, self._alpha_stddev, config.epsilon_mean,
                   config.epsilon_stddev))
           dual_loss = temperature_loss + alpha_loss

@@ -2,9 +2,10 @@
 
 Prints:
   1. restorer insert rate (transitions/s) with 1 and 2 restorer processes;
-  2. BM learner steps/s fed from Reverb vs from an in-memory tf.data dataset
-     of the same batches (the ratio; target >= 0.9), at the paper's shapes
-     (batch 512, observation 17, action 6: cheetah-run);
+  2. learner steps/s (BM by default, --agent for another) fed from Reverb vs
+     from an in-memory tf.data dataset of the same batches (the ratio; target
+     >= 0.9), at the paper's shapes (batch 512, observation 17, action 6:
+     cheetah-run);
   3. peak resident memory of the replay process while a dataset 5x the table
      size streams through it, beside a table that holds the whole dataset.
 
@@ -133,15 +134,15 @@ def restore_once(directory, address, num_restorers):
 # --- learner ----------------------------------------------------------------
 
 
-def learner_rates(address, steps, repeats):
-  """BM learner steps/s from Reverb and from memory, same process and TF."""
+def learner_rates(address, agent, steps, repeats):
+  """Learner steps/s from Reverb and from memory, same process and TF."""
   import tensorflow as tf
   from acme.utils import loggers
-  from agents import networks
-  from agents.bm import BMConfig, BMLearner
+  from agents import registry
   from datasets import replay
 
-  config = BMConfig()
+  definition = registry.get(agent)
+  config = definition.config_class()
   reverb_dataset = replay.make_snippet_dataset(
       address, TABLE, config.batch_size, SNIPPET_LENGTH, SNIPPETS_PER_ITEM)
   reverb_iterator = iter(reverb_dataset)
@@ -151,12 +152,11 @@ def learner_rates(address, steps, repeats):
   ).repeat().prefetch(4)
 
   def timed(iterator):
-    policy = networks.make_gaussian_policy(6, config.policy_layer_sizes)
-    learner = BMLearner(policy, iterator, observation_size=17, config=config,
-                        logger=loggers.NoOpLogger())
-    learner.run(num_steps=20)  # trace and warm up
+    learner = definition.make_learner(config, 17, 6, iterator, None,
+                                      loggers.NoOpLogger(), None, None)
+    learner.run(num_steps=10)  # trace and warm up
     start = time.time()
-    learner.run(num_steps=20 + steps)
+    learner.run(num_steps=10 + steps)
     return steps / (time.time() - start)
 
   from_reverb, from_memory = [], []
@@ -175,6 +175,8 @@ def main():
                       help='table size for the memory test; the dataset '
                       'should hold 5x as many snippets')
   parser.add_argument('--learner-steps', type=int, default=300)
+  parser.add_argument('--agent', default='bm',
+                      help='the learner fed from Reverb vs memory (default bm)')
   parser.add_argument('--repeats', type=int, default=2)
   parser.add_argument('--parts', default='insert,learner,memory',
                       help='which figures to measure (default all three)')
@@ -207,7 +209,8 @@ def main():
     from_reverb, from_memory = measure_learner(args, spec)
   ratio = sum(from_reverb) / sum(from_memory)
   if 'learner' in parts:
-    print(f'[bench] BM learner (batch 512, obs 17, act 6, {SNIPPETS_PER_ITEM} '
+    print(f'[bench] {args.agent} learner (batch 512, obs 17, act 6, '
+          f'{SNIPPETS_PER_ITEM} '
           f'snippets per item): from Reverb '
           f'{", ".join(f"{r:.1f}" for r in from_reverb)} steps/s; in memory '
           f'{", ".join(f"{r:.1f}" for r in from_memory)} steps/s; ratio '
@@ -228,8 +231,10 @@ def main():
   print('\n| figure | value |\n|---|---|')
   print(f'| restorer insert rate, 1 restorer | {rate(1)} transitions/s |')
   print(f'| restorer insert rate, 2 restorers | {rate(2)} transitions/s |')
-  print(f'| BM learner steps/s from Reverb | {sum(from_reverb)/len(from_reverb):.1f} |')
-  print(f'| BM learner steps/s in memory | {sum(from_memory)/len(from_memory):.1f} |')
+  print(f'| {args.agent} learner steps/s from Reverb | '
+        f'{sum(from_reverb)/len(from_reverb):.1f} |')
+  print(f'| {args.agent} learner steps/s in memory | '
+        f'{sum(from_memory)/len(from_memory):.1f} |')
   print(f'| ratio Reverb / memory | {ratio:.2f} |')
   print(f'| replay peak RSS, table = dataset/5, 5x streamed | {b_peak:.0f} MB |')
   print(f'| replay peak RSS, table = whole dataset | {w_peak:.0f} MB |')
@@ -238,8 +243,8 @@ def main():
 def measure_learner(args, spec):
   replay = Replay(spec, table_size=10_000_000)
   restore_once(args.dataset, replay.address, 2)
-  from_reverb, from_memory = learner_rates(replay.address, args.learner_steps,
-                                           args.repeats)
+  from_reverb, from_memory = learner_rates(replay.address, args.agent,
+                                           args.learner_steps, args.repeats)
   replay.stop()
   return from_reverb, from_memory
 

@@ -20,7 +20,7 @@ import json
 import os
 import re
 import shutil
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, List, Optional
 
 import dm_env
 from dm_env import specs
@@ -275,7 +275,3 @@ def _write_json_atomically(path: str, data: Dict[str, Any]) -> None:
     json.dump(data, f, indent=1)
   os.replace(tmp, path)
 
-
-def iterate_episodes(directory: str) -> Iterator[Episode]:
-  for path in list_episodes(directory):
-    yield read_episode(path)

@@ -10,7 +10,6 @@ import dataclasses
 import time
 from typing import Callable, Dict, List, Optional, Sequence
 
-import dm_env
 import numpy as np
 
 from datasets import episodes as episodes_lib

@@ -171,8 +171,15 @@ def demo(args) -> int:
   return 0
 
 
+class _Parser(argparse.ArgumentParser):
+  """Reports a bad flag in one line (argparse prints the usage first)."""
+
+  def error(self, message):
+    self.exit(2, f'abmrl: error: {message} (see `{self.prog} --help`)\n')
+
+
 def build_parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(
+  parser = _Parser(
       prog='abmrl',
       description='Distributed offline RL from logged episodes: restorers '
       'replay episodes from disk into Reverb, a learner trains on them, '

@@ -7,7 +7,6 @@
 """
 
 import functools
-import os
 
 from acme.utils import counting
 import launchpad as lp

@@ -25,7 +25,7 @@ class TrainResult:
   seconds: float
 
 
-def _node_resources(config: config_lib.TrainConfig):
+def _node_resources():
   """Process settings per group: the GPU (if any) is the learner's alone;
   every other node gets one TF thread, and the rate limiter paces them."""
   one_thread = {'CUDA_VISIBLE_DEVICES': '', 'TF_NUM_INTRAOP_THREADS': '1',
@@ -36,7 +36,6 @@ def _node_resources(config: config_lib.TrainConfig):
       env={**quiet, **one_thread}) for group in
                ('replay', 'counter', 'restorer', 'evaluator', 'stopper')}
   resources['learner'] = local_multi_processing.PythonProcess(env=quiet)
-  del config
   return resources
 
 
@@ -57,7 +56,7 @@ def train(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
     manager = lp.launch(program,
                         launch_type=lp.LaunchType.LOCAL_MULTI_PROCESSING,
                         terminal='current_terminal',
-                        local_resources=_node_resources(config))
+                        local_resources=_node_resources())
     manager.wait()
   elif launch_type == 'test_mt':
     manager = lp.launch(program, launch_type=lp.LaunchType.TEST_MULTI_THREADING,

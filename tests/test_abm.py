@@ -34,7 +34,6 @@ def np_n_step_returns(reward, discount, bootstrap, gamma):
 
 def np_temperature_dual(q, eta, epsilon):
   """Eq. 9 averaged over states, and the weights exp(Q/η)/Σ exp(Q/η)."""
-  m = q.shape[0]
   log_mean_exp = np.log(np.mean(np.exp(q / eta), axis=0))
   weights = np.exp(q / eta) / np.sum(np.exp(q / eta), axis=0)
   return weights, eta * epsilon + eta * np.mean(log_mean_exp)

@@ -85,3 +85,11 @@ def test_dataset_info_prints_a_table(capsys, small_dataset):
 
 def test_dataset_validate_of_missing_dir(capsys, tmp_path):
   _error_line(capsys, ['dataset', 'validate', str(tmp_path / 'x')])
+
+
+def test_unknown_flag_is_one_line(capsys, small_dataset):
+  with pytest.raises(SystemExit) as exit_info:
+    cli.main(_train(small_dataset, ENV_ID, '--stepz', '3'))
+  assert exit_info.value.code == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and '--stepz' in err[0], err

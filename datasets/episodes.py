@@ -115,8 +115,14 @@ def read_spec(directory: str) -> DatasetSpec:
     raise DatasetError(f'{path} is corrupt: {e}') from e
 
 
-def list_episodes(directory: str) -> List[str]:
-  """Paths of all complete episodes, in a stable order (behaviour, index)."""
+def list_episodes(directory: str,
+                  first_episodes: Optional[int] = None) -> List[str]:
+  """Paths of all complete episodes, in a stable order (behaviour, index).
+
+  With `first_episodes` N, only the first N episodes of each behaviour tag
+  (e.g. of each seed of a logged learning run): a view, not a copy, as the
+  ABM paper's high-data and low-quality regimes are (§5.1).
+  """
   root = os.path.join(directory, EPISODES_DIR)
   if not os.path.isdir(root):
     return []
@@ -125,8 +131,9 @@ def list_episodes(directory: str) -> List[str]:
     tag_dir = os.path.join(root, tag)
     if not os.path.isdir(tag_dir):
       continue
-    names = [n for n in os.listdir(tag_dir) if not n.endswith(PARTIAL_SUFFIX)]
-    paths.extend(os.path.join(tag_dir, n) for n in sorted(names))
+    names = sorted(n for n in os.listdir(tag_dir)
+                   if not n.endswith(PARTIAL_SUFFIX))
+    paths.extend(os.path.join(tag_dir, n) for n in names[:first_episodes])
   return paths
 
 
@@ -275,3 +282,45 @@ def _write_json_atomically(path: str, data: Dict[str, Any]) -> None:
     json.dump(data, f, indent=1)
   os.replace(tmp, path)
 
+
+
+def merge(sources: List[str], out: str) -> int:
+  """Copies every complete episode of `sources` into the dataset `out`.
+
+  All datasets must hold the same environment. Episodes keep their behaviour
+  tags and get the next free index of their tag in `out`; each is copied to
+  `<n>.partial/` and renamed, so an interrupted merge leaves whole episodes.
+  Returns the number of episodes copied.
+  """
+  specs = [(source, read_spec(source)) for source in sources]
+  first_source, first = specs[0]
+  for source, spec in specs[1:]:
+    problem = first.mismatch(spec)
+    if problem or spec.env_id != first.env_id:
+      raise DatasetError(f'cannot merge {source} ({spec.env_id}) into data of '
+                         f'{first.env_id} from {first_source}'
+                         + (f': {problem}' if problem else ''))
+  spec_path = os.path.join(out, DATASET_FILE)
+  if os.path.exists(spec_path):
+    existing = read_spec(out)
+    if existing.env_id != first.env_id or existing.mismatch(first):
+      raise DatasetError(f'{out} holds {existing.env_id} data; cannot merge '
+                         f'{first.env_id} into it')
+  else:
+    os.makedirs(out, exist_ok=True)
+    _write_json_atomically(spec_path, first.to_json())
+  for partial in list_partial_episodes(out):
+    shutil.rmtree(partial, ignore_errors=True)
+  copied = 0
+  for source, _ in specs:
+    for path in list_episodes(source):
+      tag = os.path.basename(os.path.dirname(path))
+      tag_dir = os.path.join(out, EPISODES_DIR, tag)
+      os.makedirs(tag_dir, exist_ok=True)
+      index = max((int(n) for n in os.listdir(tag_dir) if n.isdigit()),
+                  default=-1) + 1
+      final = os.path.join(tag_dir, f'{index:07d}')
+      shutil.copytree(path, final + PARTIAL_SUFFIX)
+      os.rename(final + PARTIAL_SUFFIX, final)
+      copied += 1
+  return copied

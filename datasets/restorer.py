@@ -69,8 +69,10 @@ class Restorer:
                counter=None,
                max_passes: Optional[int] = None,
                max_in_flight_items: int = 32,
-               should_stop: Optional[Callable[[], bool]] = None):
-    self._files = episodes_lib.list_episodes(dataset_dir)[shard_index::num_shards]
+               should_stop: Optional[Callable[[], bool]] = None,
+               first_episodes: Optional[int] = None):
+    self._files = episodes_lib.list_episodes(
+        dataset_dir, first_episodes)[shard_index::num_shards]
     self._dataset_dir = dataset_dir
     self._replay = replay
     self._table = table

@@ -33,6 +33,9 @@ class DatasetInfo:
   by_behaviour: Dict[str, ReturnStats]
   best_episode: str
   partial_episodes: int
+  # behaviour tag -> [(episode index, return)], for plots.
+  returns_by_index: Dict[str, List[Tuple[int, float]]] = dataclasses.field(
+      default_factory=dict)
 
   @property
   def best_return(self) -> float:
@@ -56,12 +59,15 @@ def summarize(directory: str) -> DatasetInfo:
   """Reads every episode's metadata (not its steps) and summarizes returns."""
   spec, paths = _spec_and_episodes(directory)
   returns: Dict[str, List[float]] = collections.defaultdict(list)
+  by_index: Dict[str, List[Tuple[int, float]]] = collections.defaultdict(list)
   steps: Dict[str, int] = collections.defaultdict(int)
   best: Tuple[float, str] = (-np.inf, '')
   for path in paths:
     metadata = episodes_lib.read_episode_metadata(path)
     tag = metadata['behaviour']
     returns[tag].append(float(metadata['return']))
+    by_index[tag].append((int(metadata['episode_index']),
+                          float(metadata['return'])))
     steps[tag] += int(metadata['length'])
     best = max(best, (float(metadata['return']), path))
   return DatasetInfo(
@@ -69,7 +75,31 @@ def summarize(directory: str) -> DatasetInfo:
       total=ReturnStats.of(sum(returns.values(), []), sum(steps.values())),
       by_behaviour={t: ReturnStats.of(returns[t], steps[t]) for t in returns},
       best_episode=best[1],
-      partial_episodes=len(episodes_lib.list_partial_episodes(directory)))
+      partial_episodes=len(episodes_lib.list_partial_episodes(directory)),
+      returns_by_index=dict(by_index))
+
+
+def plot_returns(info: DatasetInfo, path: str) -> str:
+  """Behaviour return against episode index, one line per tag (the ABM
+  paper's Figure 6 plots this per seed of the logged learning runs)."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, ax = plt.subplots(figsize=(8, 4.5))
+  for tag, points in sorted(info.returns_by_index.items()):
+    points = sorted(points)
+    ax.plot([i for i, _ in points], [r for _, r in points], marker='.',
+            label=tag)
+  ax.axhline(info.best_return, color='grey', linestyle='--',
+             label=f'best episode ({info.best_return:.1f})')
+  ax.set_xlabel('episode index (per behaviour tag)')
+  ax.set_ylabel('episode return')
+  ax.set_title(f'{info.spec.env_id}: {info.total.episodes} episodes')
+  ax.legend(fontsize=8, loc='center left', bbox_to_anchor=(1.01, 0.5))
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+  return path
 
 
 def format_summary(info: DatasetInfo) -> str:

@@ -82,6 +82,9 @@ def train(args) -> int:
     raise UsageError(f'--steps must be positive, got {args.steps}')
   if args.restorers <= 0:
     raise UsageError(f'--restorers must be positive, got {args.restorers}')
+  if args.first_episodes is not None and args.first_episodes <= 0:
+    raise UsageError(f'--first-episodes must be positive, got '
+                     f'{args.first_episodes}')
   if args.snippet_length < 2:
     raise UsageError(f'--snippet-length must be at least 2, got '
                      f'{args.snippet_length}')
@@ -109,6 +112,7 @@ def train(args) -> int:
       snippets_per_item=args.snippets_per_item, replay_size=args.replay_size,
       min_replay_size=args.min_replay_size,
       samples_per_insert=args.samples_per_insert, seed=args.seed,
+      first_episodes=args.first_episodes,
       agent_config=overrides)
   result = run_lib.train(config, spec, launch_type=args.launch)
   print(run_lib.format_summary(result))
@@ -131,7 +135,22 @@ def dataset_generate(args) -> int:
 
 def dataset_info(args) -> int:
   from datasets import summary  # pylint: disable=g-import-not-at-top
-  print(summary.format_summary(summary.summarize(args.dir)))
+  info = summary.summarize(args.dir)
+  print(summary.format_summary(info))
+  plot = args.plot or os.path.join(args.dir, 'returns.png')
+  try:
+    print(f'plot of return against episode index: '
+          f'{summary.plot_returns(info, plot)}')
+  except OSError as e:
+    print(f'abmrl: warning: could not write the plot {plot}: {e}',
+          file=sys.stderr)
+  return 0
+
+
+def dataset_merge(args) -> int:
+  from datasets import episodes  # pylint: disable=g-import-not-at-top
+  copied = episodes.merge(args.sources, args.out)
+  print(f'merged {copied} episodes into {args.out}')
   return 0
 
 
@@ -216,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
                  help='snippets in replay before learning starts')
   p.add_argument('--samples-per-insert', type=float, default=8.0,
                  help='rate limiter: samples per inserted snippet (default 8)')
+  p.add_argument('--first-episodes', type=int, metavar='N',
+                 help='restore only the first N episodes of each behaviour '
+                 'tag (seed): the paper\'s data regimes as views')
   p.add_argument('--seed', type=int, default=0)
   p.add_argument('--run-dir', help='run directory (config, logs, '
                  'checkpoints); a run restarted with it resumes. Default '
@@ -238,9 +260,18 @@ def build_parser() -> argparse.ArgumentParser:
   g.add_argument('--episodes-per-behaviour', type=int, default=5)
   g.add_argument('--seed', type=int, default=0)
   g.set_defaults(func=dataset_generate)
-  i = d.add_parser('info', help='episodes, steps and returns per behaviour')
+  i = d.add_parser('info', help='episodes, steps and returns per behaviour; '
+                   'writes a plot of return against episode index')
   i.add_argument('dir')
+  i.add_argument('--plot', help='where to write the plot (default '
+                 'DIR/returns.png)')
   i.set_defaults(func=dataset_info)
+  j = d.add_parser('merge', help='copy the episodes of several datasets '
+                   'of one environment into one')
+  j.add_argument('sources', nargs='+', help='dataset directories')
+  j.add_argument('--out', required=True, help='the merged dataset (created, '
+                 'or appended to)')
+  j.set_defaults(func=dataset_merge)
   v = d.add_parser('validate', help='read every episode; report bad ones')
   v.add_argument('dir')
   v.set_defaults(func=dataset_validate)

@@ -23,6 +23,7 @@ class TrainConfig:
   min_replay_size: int = 10_000
   samples_per_insert: float = 8.0
   restorer_interleave: int = 8
+  first_episodes: Optional[int] = None  # per behaviour tag (seed)
   seed: int = 0
   agent_config: Dict[str, Any] = dataclasses.field(default_factory=dict)
 

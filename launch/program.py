@@ -87,7 +87,8 @@ def build_program(config: config_lib.TrainConfig,
           snippets_per_item=config.snippets_per_item, shard_index=k,
           num_shards=config.restorers, interleave=config.restorer_interleave,
           seed=config.seed, counter=counter,
-          should_stop=nodes.program_stopping))
+          should_stop=nodes.program_stopping,
+          first_episodes=config.first_episodes))
   with program.group('learner'):
     learner = program.add_node(lp.CourierNode(
         nodes.ServeAfterRun, _make_learner, config, spec, replay, counter))

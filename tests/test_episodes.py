@@ -149,3 +149,33 @@ def test_write_killed_mid_episode_leaves_only_whole_episodes(tmp_path):
   writer = episodes.EpisodeWriter(directory, ENV_ID, env)
   assert not episodes.list_partial_episodes(directory)
   assert writer.next_episode_index('random') == 2
+
+
+def test_first_episodes_is_a_view_per_behaviour(small_dataset):
+  paths = episodes.list_episodes(small_dataset, first_episodes=1)
+  assert len(paths) == 4  # one per behaviour tag
+  assert all(p.endswith('0000000') for p in paths)
+  assert len(episodes.list_episodes(small_dataset, first_episodes=5)) == 8
+
+
+def test_merge_renumbers_and_refuses_other_environments(small_dataset,
+                                                        tmp_path):
+  out = str(tmp_path / 'merged')
+  assert episodes.merge([small_dataset, small_dataset], out) == 16
+  paths = episodes.list_episodes(out)
+  assert len(paths) == 16
+  assert sorted(os.listdir(os.path.join(out, 'episodes', 'random'))) == [
+      f'{i:07d}' for i in range(4)]
+  assert summary.validate(out).ok
+  env = environments.make('control:cartpole-swingup')
+  other = str(tmp_path / 'other')
+  episodes.EpisodeWriter(other, 'control:cartpole-swingup', env)
+  with pytest.raises(episodes.DatasetError, match='cannot merge'):
+    episodes.merge([small_dataset, other], str(tmp_path / 'bad'))
+
+
+def test_info_plot(small_dataset, tmp_path):
+  info = summary.summarize(small_dataset)
+  assert [i for i, _ in sorted(info.returns_by_index['random'])] == [0, 1]
+  path = summary.plot_returns(info, str(tmp_path / 'r.png'))
+  assert os.path.getsize(path) > 1000

@@ -191,3 +191,16 @@ def test_fifo_table_bounds_replay_size(small_dataset):
     assert client.server_info()['snippets'].current_size == 100
   finally:
     server.stop()
+
+
+def test_first_episodes_restores_only_that_view(small_dataset, queue_server):
+  client = reverb.Client(f'localhost:{queue_server.port}')
+  stats = restorer_lib.Restorer(small_dataset, client, 'snippets',
+                                SNIPPET_LENGTH, max_passes=1,
+                                first_episodes=1).run()
+  assert stats.episodes == 4  # the first episode of each behaviour tag
+  first = [p for p in episodes.list_episodes(small_dataset)
+           if p.endswith('0000000')]
+  expected = _windows(first)
+  assert collections.Counter(
+      _key(s) for s in _drain(queue_server, stats.snippets)) == expected

@@ -71,25 +71,19 @@ def _restorer_process(directory, address, shard, num_shards, barrier,
   from datasets import restorer
   client = reverb.Client(address)
   r = restorer.Restorer(directory, client, TABLE, SNIPPET_LENGTH,
-                        snippets_per_item=SNIPPETS_PER_ITEM, shard_index=shard, num_shards=num_shards, max_passes=1)
+                        snippets_per_item=SNIPPETS_PER_ITEM,
+                        shard_index=shard, num_shards=num_shards, max_passes=1)
   barrier.wait()
   start = time.time()
   stats = r.run()
   results.put((start, time.time(), stats.steps, stats.snippets))
 
 
-def _peak_rss_mb(pid: int) -> float:
+def _memory_mb(pid: int, field: str) -> float:
+  """A /proc/PID/status memory field: VmRSS (now) or VmHWM (peak)."""
   with open(f'/proc/{pid}/status') as f:
     for line in f:
-      if line.startswith('VmHWM:'):
-        return int(line.split()[1]) / 1024
-  return float('nan')
-
-
-def _rss_mb(pid: int) -> float:
-  with open(f'/proc/{pid}/status') as f:
-    for line in f:
-      if line.startswith('VmRSS:'):
+      if line.startswith(field + ':'):
         return int(line.split()[1]) / 1024
   return float('nan')
 
@@ -259,9 +253,9 @@ def measure_memory(args, spec, paths):
   for label, size in (('bounded', total_snippets // 5),
                       ('whole', total_snippets)):
     replay = Replay(spec, table_size=size)
-    idle = _rss_mb(replay.pid)
+    idle = _memory_mb(replay.pid, 'VmRSS')
     restore_once(args.dataset, replay.address, 2)
-    memory[label] = (size, idle, _peak_rss_mb(replay.pid))
+    memory[label] = (size, idle, _memory_mb(replay.pid, 'VmHWM'))
     replay.stop()
   (b_size, b_idle, b_peak), (w_size, w_idle, w_peak) = (memory['bounded'],
                                                          memory['whole'])

@@ -213,16 +213,19 @@ class EpisodeWriter:
       shutil.rmtree(partial, ignore_errors=True)
     self._backend = None
     self._path = None
+    self._next_index: Dict[str, int] = {}  # behaviour tag -> next free index
     self._metadata: Dict[str, Any] = {}
     self._return = 0.0
     self._length = 0
 
   def next_episode_index(self, behaviour: str) -> int:
-    tag_dir = os.path.join(self._directory, EPISODES_DIR, _safe_tag(behaviour))
-    if not os.path.isdir(tag_dir):
-      return 0
-    indices = [int(n) for n in os.listdir(tag_dir) if n.isdigit()]
-    return max(indices, default=-1) + 1
+    """The next free index of a behaviour tag (the disk is read once per tag:
+    a seed of a long collection holds thousands of episodes)."""
+    tag = _safe_tag(behaviour)
+    if tag not in self._next_index:
+      self._next_index[tag] = _next_free_index(
+          os.path.join(self._directory, EPISODES_DIR, tag))
+    return self._next_index[tag]
 
   def begin_episode(self, timestep: dm_env.TimeStep, behaviour: str,
                     episode_index: Optional[int] = None) -> None:
@@ -264,6 +267,9 @@ class EpisodeWriter:
     self._backend.close()
     self._backend = None
     os.rename(self._path + PARTIAL_SUFFIX, self._path)
+    tag = os.path.basename(os.path.dirname(self._path))
+    self._next_index[tag] = max(self.next_episode_index(tag),
+                                metadata['episode_index'] + 1)
     return self._path
 
   def abort_episode(self) -> None:
@@ -274,6 +280,13 @@ class EpisodeWriter:
 
   def close(self) -> None:
     self.abort_episode()
+
+
+def _next_free_index(tag_dir: str) -> int:
+  if not os.path.isdir(tag_dir):
+    return 0
+  return max((int(n) for n in os.listdir(tag_dir) if n.isdigit()),
+             default=-1) + 1
 
 
 def _write_json_atomically(path: str, data: Dict[str, Any]) -> None:
@@ -312,13 +325,16 @@ def merge(sources: List[str], out: str) -> int:
   for partial in list_partial_episodes(out):
     shutil.rmtree(partial, ignore_errors=True)
   copied = 0
+  next_index: Dict[str, int] = {}  # tag -> next free index in `out`
   for source, _ in specs:
     for path in list_episodes(source):
       tag = os.path.basename(os.path.dirname(path))
       tag_dir = os.path.join(out, EPISODES_DIR, tag)
-      os.makedirs(tag_dir, exist_ok=True)
-      index = max((int(n) for n in os.listdir(tag_dir) if n.isdigit()),
-                  default=-1) + 1
+      if tag not in next_index:
+        os.makedirs(tag_dir, exist_ok=True)
+        next_index[tag] = _next_free_index(tag_dir)
+      index = next_index[tag]
+      next_index[tag] += 1
       final = os.path.join(tag_dir, f'{index:07d}')
       shutil.copytree(path, final + PARTIAL_SUFFIX)
       os.rename(final + PARTIAL_SUFFIX, final)

@@ -25,6 +25,13 @@ def program_stopping() -> bool:
   return lp.wait_for_stop(0)
 
 
+def run(make_worker: Callable[..., Any], *args, **kwargs) -> None:
+  """Builds a node that serves no calls (restorer, evaluator, stopper) and
+  runs it: an `lp.PyNode`, so it has no courier server to stop at the end
+  (stopping one in `test_mt` could hang)."""
+  make_worker(*args, **kwargs).run()
+
+
 class ServeAfterRun:
   """Runs a learner to completion, then keeps serving its variables.
 

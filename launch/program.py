@@ -81,8 +81,8 @@ def build_program(config: config_lib.TrainConfig,
     counter = program.add_node(lp.CourierNode(counting.Counter))
   with program.group('restorer'):
     for k in range(config.restorers):
-      program.add_node(lp.CourierNode(
-          restorer_lib.Restorer, config.dataset_dir, replay,
+      program.add_node(lp.PyNode(
+          nodes.run, restorer_lib.Restorer, config.dataset_dir, replay,
           replay_lib.SNIPPET_TABLE, config.snippet_length,
           snippets_per_item=config.snippets_per_item, shard_index=k,
           num_shards=config.restorers, interleave=config.restorer_interleave,
@@ -96,11 +96,11 @@ def build_program(config: config_lib.TrainConfig,
   with program.group('evaluator'):
     for label, variable_key in agent.policies.items():
       for e in range(config.evaluators):
-        program.add_node(lp.CourierNode(
-            _make_evaluator, config, spec, label, variable_key, e, learner,
-            counter))
+        program.add_node(lp.PyNode(
+            nodes.run, _make_evaluator, config, spec, label, variable_key, e,
+            learner, counter))
         num_evaluators += 1
   with program.group('stopper'):
-    program.add_node(lp.CourierNode(nodes.StopWhenDone, counter,
-                                    num_evaluators))
+    program.add_node(lp.PyNode(nodes.run, nodes.StopWhenDone, counter,
+                               num_evaluators))
   return program

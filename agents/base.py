@@ -29,8 +29,9 @@ class StepLoopLearner(acme.Learner):
     self._logger.write({**tf2_utils.to_numpy(metrics), **counts})
 
   def run(self, num_steps: Optional[int] = None) -> None:
-    """Steps until `num_steps` (default: max_steps; None: forever), then saves,
-    and marks the learner finished in the counter (evaluators watch for it)."""
+    """Steps until `num_steps` (default: max_steps; None: until the dataset
+    ends), then saves, and marks the learner finished in the counter
+    (evaluators watch for it)."""
     num_steps = num_steps if num_steps is not None else self._max_steps
     # Counts resume with the checkpoint, so the counter agrees with num_steps.
     missing = self.num_steps - self._counter.get_counts().get('learner_steps',
@@ -38,7 +39,10 @@ class StepLoopLearner(acme.Learner):
     if missing > 0:
       self._counter.increment(learner_steps=missing)
     while num_steps is None or self.num_steps < num_steps:
-      self.step()
+      try:
+        self.step()
+      except StopIteration:  # the dataset ended (e.g. its program stopping)
+        break
     self.save()
     self._logger.close()
     self._counter.increment(learner_finished=1)

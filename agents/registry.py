@@ -12,6 +12,8 @@ from typing import Any, Callable, Dict, Tuple
 from agents import networks
 from agents.abm import config as abm_config
 from agents.abm import learning as abm_learning
+from agents.awac import config as awac_config
+from agents.awac import learning as awac_learning
 from agents.bm import config as bm_config
 from agents.bm import learning as bm_learning
 
@@ -56,6 +58,18 @@ def _make_abm_learner(config: abm_config.ABMConfig, observation_size: int,
       checkpoint_dir=checkpoint_dir, max_steps=max_steps)
 
 
+def _make_awac_learner(config: awac_config.AWACConfig, observation_size: int,
+                       action_size: int, dataset, counter, logger,
+                       checkpoint_dir, max_steps):
+  return awac_learning.AWACLearner(
+      policy_network=make_evaluated_network(config, action_size, 'policy'),
+      critic_networks=[networks.make_critic(config.critic_layer_sizes)
+                       for _ in range(2)],
+      dataset=dataset, observation_size=observation_size,
+      action_size=action_size, config=config, counter=counter, logger=logger,
+      checkpoint_dir=checkpoint_dir, max_steps=max_steps)
+
+
 def _abm_variant(name: str) -> Tuple[str, AgentDefinition]:
   variant = abm_config.VARIANTS[name]
   policies = {}
@@ -72,6 +86,8 @@ AGENTS: Dict[str, AgentDefinition] = {
     'bm': AgentDefinition(bm_config.BMConfig, _make_bm_learner,
                           policies={'policy': 'policy'}),
     **dict(_abm_variant(name) for name in abm_config.VARIANTS),
+    'awac': AgentDefinition(awac_config.AWACConfig, _make_awac_learner,
+                            policies={'policy': 'policy'}),
 }
 
 

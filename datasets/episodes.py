@@ -7,7 +7,10 @@ Layout of a dataset directory:
 
 Each episode is written into `<n>.partial/` and renamed when complete, so an
 interrupted write never leaves an episode that looks valid but is not: readers
-ignore `*.partial`, and the next writer removes them. Episode metadata
+ignore `*.partial`, and the next writer removes them. Several processes can
+append to one behaviour tag (the actors of a collection): each writes
+`pending-<uuid>.partial/` and claims the tag's next index only when its
+episode is complete, under a lock file in the tag's directory. Episode metadata
 (environment id, behaviour tag, episode index, return, length) is stored as
 EnvLogger episode metadata.
 
@@ -15,11 +18,14 @@ Steps follow EnvLogger's convention: step 0 holds the first timestep, step t
 holds timestep t and the action that produced it.
 """
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import os
 import re
 import shutil
+import uuid
 from typing import Any, Dict, List, Optional
 
 import dm_env
@@ -131,10 +137,20 @@ def list_episodes(directory: str,
     tag_dir = os.path.join(root, tag)
     if not os.path.isdir(tag_dir):
       continue
-    names = sorted(n for n in os.listdir(tag_dir)
-                   if not n.endswith(PARTIAL_SUFFIX))
-    paths.extend(os.path.join(tag_dir, n) for n in names[:first_episodes])
+    paths.extend(os.path.join(tag_dir, n)
+                 for n in _episode_names(tag_dir)[:first_episodes])
   return paths
+
+
+def _episode_names(tag_dir: str) -> List[str]:
+  """Names of a tag's complete episodes (zero-padded indices), in order."""
+  return sorted(n for n in os.listdir(tag_dir) if n.isdigit())
+
+
+def count_episodes(directory: str, behaviour: str) -> int:
+  """How many complete episodes a behaviour tag holds."""
+  tag_dir = os.path.join(directory, EPISODES_DIR, _safe_tag(behaviour))
+  return len(_episode_names(tag_dir)) if os.path.isdir(tag_dir) else 0
 
 
 def list_partial_episodes(directory: str) -> List[str]:
@@ -192,9 +208,15 @@ class EpisodeWriter:
     writer.begin_episode(first_timestep, behaviour='noise=0.3')
     writer.append(action, timestep)  # for each step
     writer.end_episode(extra_metadata)  # renames <n>.partial -> <n>
+
+  With `shared=True` several writers (processes) may append to one tag: the
+  index is claimed at `end_episode`, under the tag's lock, and leftover
+  partial episodes are not removed (another writer may be writing them;
+  whoever starts the writers removes them first with `remove_partials`).
   """
 
-  def __init__(self, directory: str, env_id: str, env: dm_env.Environment):
+  def __init__(self, directory: str, env_id: str, env: dm_env.Environment,
+               shared: bool = False):
     self._directory = directory
     self._spec = DatasetSpec.from_environment(env_id, env)
     self._action_spec: specs.BoundedArray = env.action_spec()
@@ -209,8 +231,9 @@ class EpisodeWriter:
             + (f' ({problem})' if problem else ''))
     else:
       _write_json_atomically(spec_path, self._spec.to_json())
-    for partial in list_partial_episodes(directory):
-      shutil.rmtree(partial, ignore_errors=True)
+    self._shared = shared
+    if not shared:
+      remove_partials(directory)
     self._backend = None
     self._path = None
     self._next_index: Dict[str, int] = {}  # behaviour tag -> next free index
@@ -233,16 +256,20 @@ class EpisodeWriter:
     from envlogger.backends import riegeli_backend_writer  # pylint: disable=g-import-not-at-top
     if self._backend is not None:
       raise RuntimeError('begin_episode called twice without end_episode')
-    if episode_index is None:
-      episode_index = self.next_episode_index(behaviour)
-    final = os.path.join(self._directory, EPISODES_DIR, _safe_tag(behaviour),
-                         f'{episode_index:07d}')
-    if os.path.exists(final):
-      raise DatasetError(f'episode {final} already exists')
-    self._path = final
-    os.makedirs(final + PARTIAL_SUFFIX)
+    tag_dir = os.path.join(self._directory, EPISODES_DIR, _safe_tag(behaviour))
+    if self._shared:
+      if episode_index is not None:
+        raise ValueError('a shared writer claims indices itself')
+      self._path = os.path.join(tag_dir, f'pending-{uuid.uuid4().hex}')
+    else:
+      if episode_index is None:
+        episode_index = self.next_episode_index(behaviour)
+      self._path = os.path.join(tag_dir, f'{episode_index:07d}')
+      if os.path.exists(self._path):
+        raise DatasetError(f'episode {self._path} already exists')
+    os.makedirs(self._path + PARTIAL_SUFFIX)
     self._backend = riegeli_backend_writer.RiegeliBackendWriter(
-        data_directory=final + PARTIAL_SUFFIX,
+        data_directory=self._path + PARTIAL_SUFFIX,
         metadata={'env_id': self._spec.env_id})
     self._metadata = {'env_id': self._spec.env_id, 'behaviour': behaviour,
                       'episode_index': episode_index}
@@ -259,18 +286,41 @@ class EpisodeWriter:
     self._return += float(timestep.reward or 0.0)
     self._length += 1
 
-  def end_episode(self, **extra_metadata) -> str:
-    """Completes the episode and makes it visible; returns its path."""
+  @property
+  def episode_return(self) -> float:
+    return self._return
+
+  def end_episode(self, max_episodes: Optional[int] = None,
+                  **extra_metadata) -> Optional[str]:
+    """Completes the episode and makes it visible; returns its path.
+
+    With `max_episodes` (shared writers), an episode that would be the tag's
+    max_episodes+1-th is discarded instead, and None returned.
+    """
     metadata = dict(self._metadata, **extra_metadata)
     metadata.update({'return': self._return, 'length': self._length})
+    if not self._shared:
+      self._complete(metadata, self._path)
+      tag = os.path.basename(os.path.dirname(self._path))
+      self._next_index[tag] = max(self.next_episode_index(tag),
+                                  metadata['episode_index'] + 1)
+      return self._path
+    tag_dir = os.path.dirname(self._path)
+    with _locked(tag_dir):
+      index = _next_free_index(tag_dir)
+      if max_episodes is not None and index >= max_episodes:
+        self.abort_episode()
+        return None
+      metadata['episode_index'] = index
+      final = os.path.join(tag_dir, f'{index:07d}')
+      self._complete(metadata, final)
+    return final
+
+  def _complete(self, metadata: Dict[str, Any], final: str) -> None:
     self._backend.set_episode_metadata(metadata)
     self._backend.close()
     self._backend = None
-    os.rename(self._path + PARTIAL_SUFFIX, self._path)
-    tag = os.path.basename(os.path.dirname(self._path))
-    self._next_index[tag] = max(self.next_episode_index(tag),
-                                metadata['episode_index'] + 1)
-    return self._path
+    os.rename(self._path + PARTIAL_SUFFIX, final)
 
   def abort_episode(self) -> None:
     if self._backend is not None:
@@ -280,6 +330,25 @@ class EpisodeWriter:
 
   def close(self) -> None:
     self.abort_episode()
+
+
+def remove_partials(directory: str) -> int:
+  """Removes the leftovers of interrupted writes; returns how many."""
+  partials = list_partial_episodes(directory)
+  for partial in partials:
+    shutil.rmtree(partial, ignore_errors=True)
+  return len(partials)
+
+
+@contextlib.contextmanager
+def _locked(tag_dir: str):
+  """An exclusive lock on a tag's directory, across processes (flock)."""
+  with open(os.path.join(tag_dir, '.lock'), 'a') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+      yield
+    finally:
+      fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _next_free_index(tag_dir: str) -> int:
@@ -322,8 +391,7 @@ def merge(sources: List[str], out: str) -> int:
   else:
     os.makedirs(out, exist_ok=True)
     _write_json_atomically(spec_path, first.to_json())
-  for partial in list_partial_episodes(out):
-    shutil.rmtree(partial, ignore_errors=True)
+  remove_partials(out)
   copied = 0
   next_index: Dict[str, int] = {}  # tag -> next free index in `out`
   for source, _ in specs:

@@ -5,9 +5,9 @@ datasets/restorer.py for why); the learner's dataset turns B/K items into a
 batch {field: [B, N, ...]}. Sizes given to the table are in snippets.
 """
 
-from typing import Dict
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
-from acme import datasets as acme_datasets
+import numpy as np
 import reverb
 import tensorflow as tf
 
@@ -62,18 +62,112 @@ def make_snippet_table(name: str, spec: episodes_lib.DatasetSpec,
 def make_snippet_dataset(server_address: str, table: str, batch_size: int,
                          snippet_length: int, snippets_per_item: int = 1,
                          prefetch_size: int = 4,
-                         num_parallel_calls: int = 2) -> tf.data.Dataset:
-  """Batches of snippets, {field: [B, N, ...]}, sampled from Reverb."""
+                         num_parallel_calls: int = 2,
+                         rate_limiter_timeout_ms: int = -1
+                         ) -> tf.data.Dataset:
+  """Batches of snippets, {field: [B, N, ...]}, sampled from Reverb.
+
+  With `rate_limiter_timeout_ms` ≥ 0 the dataset ends when sampling waits
+  that long on the rate limiter (see `snippet_batches`). This is Acme's
+  `make_reverb_dataset` with that one argument added (Acme's does not pass it
+  through).
+  """
   k = snippets_per_item
   if batch_size % k:
     raise ValueError(f'batch size {batch_size} is not a multiple of '
                      f'{k} snippets per item')
-  dataset = acme_datasets.make_reverb_dataset(
-      server_address=server_address, table=table, batch_size=batch_size // k,
-      prefetch_size=None, num_parallel_calls=num_parallel_calls)
+  items = batch_size // k
+
+  def make_worker_dataset(unused_index):
+    return reverb.TrajectoryDataset.from_table_signature(
+        server_address=server_address, table=table,
+        max_in_flight_samples_per_worker=2 * items,
+        rate_limiter_timeout_ms=rate_limiter_timeout_ms,
+    ).batch(items, drop_remainder=True)
+
+  dataset = tf.data.Dataset.range(num_parallel_calls).interleave(
+      make_worker_dataset, cycle_length=num_parallel_calls,
+      num_parallel_calls=num_parallel_calls, deterministic=False)
 
   def to_snippets(sample):
     return {name: tf.reshape(x, [batch_size, snippet_length] + x.shape[2:])
             for name, x in sample.data.items()}
 
   return dataset.map(to_snippets).prefetch(prefetch_size)
+
+
+def snippet_batches(make_dataset: Callable[[], tf.data.Dataset],
+                    should_stop: Callable[[], bool]) -> Iterator:
+  """Batches until `should_stop()`, for a learner fed by online actors.
+
+  `make_dataset` should build a dataset with a rate-limiter timeout: when the
+  actors pause (or have stopped) the dataset ends after the timeout, and is
+  rebuilt unless the program is stopping. So a learner blocked on data still
+  notices the stop and returns (its loop ends at StopIteration).
+  """
+  while not should_stop():
+    for batch in make_dataset():
+      yield batch
+      if should_stop():
+        return
+
+
+class SnippetWriter:
+  """Packs snippets K per item and inserts them (restorers, online actors).
+
+  Each item holds K snippets of N rows, copied into one [K·N, ...] block
+  appended to Reverb as a single step (datasets/restorer.py says why). At
+  most `max_in_flight_items` items wait unconfirmed; then `add` blocks while
+  the table's rate limiter holds inserts back, polling `should_stop` every
+  second.
+  """
+
+  def __init__(self, client: reverb.Client, table: str, snippet_length: int,
+               snippets_per_item: int = 1, max_in_flight_items: int = 32,
+               should_stop: Optional[Callable[[], bool]] = None):
+    self._writer = client.trajectory_writer(num_keep_alive_refs=1)
+    self._table = table
+    self._length = snippet_length
+    self._per_item = snippets_per_item
+    self._max_in_flight = max_in_flight_items
+    self._should_stop = should_stop or (lambda: False)
+    self._pending: List[Tuple[object, int]] = []
+    self._unflushed = 0
+    self.items = 0
+    self.snippets = 0
+
+  def add(self, episode, start: int) -> bool:
+    """Queues the snippet episode[start:start+N]; False if stopped."""
+    self._pending.append((episode, start))
+    if len(self._pending) < self._per_item:
+      return True
+    block = {name: np.concatenate([getattr(e, name)[s:s + self._length]
+                                   for e, s in self._pending])
+             for name in SNIPPET_FIELDS}
+    self._writer.append(block)
+    self._writer.create_item(self._table, priority=1.0, trajectory={
+        name: self._writer.history[name][-1] for name in SNIPPET_FIELDS})
+    self.items += 1
+    self.snippets += len(self._pending)
+    self._pending = []
+    self._unflushed += 1
+    if self._unflushed < self._max_in_flight:
+      return True
+    self._unflushed = 0
+    return self._wait(block_until_num_items=self._max_in_flight // 2)
+
+  def flush(self) -> bool:
+    """Waits until every created item is in the table; False if stopped.
+
+    Snippets that do not yet fill an item stay queued."""
+    self._unflushed = 0
+    return self._wait()
+
+  def _wait(self, **kwargs) -> bool:
+    while not self._should_stop():
+      try:
+        self._writer.flush(timeout_ms=1000, **kwargs)
+        return True
+      except reverb.errors.DeadlineExceededError:
+        pass
+    return False

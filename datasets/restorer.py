@@ -27,13 +27,13 @@ learner's batch mixes B/K items sampled uniformly from the whole table.
 
 import dataclasses
 import logging
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Iterator, List, Optional
 
 import numpy as np
 import reverb
 
 from datasets import episodes as episodes_lib
-from datasets.replay import SNIPPET_FIELDS
+from datasets import replay as replay_lib
 
 
 @dataclasses.dataclass
@@ -99,11 +99,11 @@ class Restorer:
       logging.warning('%s: no episode files in its shard of %s',
                       self._shard_name, self._dataset_dir)
       return self.stats
-    writer = self._replay.trajectory_writer(num_keep_alive_refs=1)
+    writer = replay_lib.SnippetWriter(
+        self._replay, self._table, self._snippet_length,
+        self._snippets_per_item, self._max_in_flight_items, self._should_stop)
     pending = self._episode_paths()
     open_episodes: List[_OpenEpisode] = []
-    item: List[Tuple[episodes_lib.Episode, int]] = []
-    unflushed = 0
     while not self._should_stop():
       while len(open_episodes) < self._interleave:
         path = next(pending, None)
@@ -116,36 +116,16 @@ class Restorer:
         break
       i = int(self._rng.integers(len(open_episodes)))
       current = open_episodes[i]
-      item.append((current.episode, current.starts.pop()))
+      start = current.starts.pop()
       if not current.starts:
         open_episodes.pop(i)
         self._retire(current.episode)
-      if len(item) < self._snippets_per_item:
-        continue
-      writer.append(self._block(item))
-      writer.create_item(self._table, priority=1.0, trajectory={
-          k: writer.history[k][-1] for k in SNIPPET_FIELDS})
-      self.stats.items += 1
-      self.stats.snippets += len(item)
-      item = []
-      unflushed += 1
-      if unflushed >= self._max_in_flight_items:
-        # Blocks while the rate limiter holds inserts back.
-        if not self._wait(writer.flush,
-                          block_until_num_items=self._max_in_flight_items // 2):
-          break
-        unflushed = 0
+      if not writer.add(current.episode, start):
+        break
     if not self._should_stop():
-      self._wait(writer.flush)
+      writer.flush()
+    self.stats.items, self.stats.snippets = writer.items, writer.snippets
     return self.stats
-
-  def _block(self, item: List[Tuple[episodes_lib.Episode, int]]
-             ) -> Dict[str, np.ndarray]:
-    """K snippets as one [K·N, ...] array per field."""
-    n = self._snippet_length
-    return {k: np.concatenate([getattr(episode, k)[start:start + n]
-                               for episode, start in item])
-            for k in SNIPPET_FIELDS}
 
   def _episode_paths(self) -> Iterator[str]:
     """Episode paths, shuffled anew each pass; counts passes."""

@@ -87,9 +87,16 @@ def plot_returns(info: DatasetInfo, path: str) -> str:
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   fig, ax = plt.subplots(figsize=(8, 4.5))
   for tag, points in sorted(info.returns_by_index.items()):
-    points = sorted(points)
-    ax.plot([i for i, _ in points], [r for _, r in points], marker='.',
-            label=tag)
+    index, value = np.array(sorted(points), dtype=float).T.reshape(2, -1)
+    if len(points) <= 50:
+      ax.plot(index, value, marker='.', label=tag)
+      continue
+    # Many episodes (a logged learning run): faint points and a moving mean.
+    dots = ax.plot(index, value, '.', markersize=2, alpha=0.3)[0]
+    window = max(5, len(points) // 40)
+    mean = np.convolve(value, np.ones(window) / window, mode='valid')
+    ax.plot(index[window - 1:], mean, color=dots.get_color(),
+            label=f'{tag} (mean of {window})')
   ax.axhline(info.best_return, color='grey', linestyle='--',
              label=f'best episode ({info.best_return:.1f})')
   ax.set_xlabel('episode index (per behaviour tag)')

@@ -1,6 +1,7 @@
 """The `abmrl` command line: train, dataset tools and the demo.
 
   abmrl train --agent bm --env control:cheetah-run --dataset DIR --steps S
+  abmrl collect --env control:cheetah-run --seed 0 --episodes 100 --out DIR
   abmrl dataset generate --env control:point_mass-easy --out DIR
   abmrl dataset info DIR
   abmrl dataset validate DIR
@@ -116,6 +117,59 @@ def train(args) -> int:
       agent_config=overrides)
   result = run_lib.train(config, spec, launch_type=args.launch)
   print(run_lib.format_summary(result))
+  return 0
+
+
+def collect(args) -> int:
+  from datasets import episodes  # pylint: disable=g-import-not-at-top
+  import environments  # pylint: disable=g-import-not-at-top
+  from launch import config as config_lib  # pylint: disable=g-import-not-at-top
+  from launch import run as run_lib  # pylint: disable=g-import-not-at-top
+  for flag in ('episodes', 'actors', 'samples_per_insert', 'min_replay_size',
+               'replay_size', 'snippets_per_item'):
+    if getattr(args, flag) <= 0:
+      raise UsageError(f'--{flag.replace("_", "-")} must be positive, got '
+                       f'{getattr(args, flag)}')
+  if args.seed < 0:
+    raise UsageError(f'--seed must be non-negative, got {args.seed}')
+  try:
+    env = environments.make(args.env)
+  except environments.UnknownEnvironmentError as e:
+    raise UsageError(str(e)) from None
+  overrides = dict(config_lib.COLLECT_AGENT_DEFAULTS,
+                   **_agent_overrides('mpo', args.set))
+  if overrides['batch_size'] % args.snippets_per_item:
+    raise UsageError(f'--snippets-per-item {args.snippets_per_item} must '
+                     f'divide the batch size {overrides["batch_size"]}')
+  spec = episodes.DatasetSpec.from_environment(args.env, env)
+  out = os.path.abspath(args.out)
+  if os.path.exists(os.path.join(out, episodes.DATASET_FILE)):
+    existing = episodes.read_spec(out)
+    problem = existing.mismatch(spec)
+    if problem or existing.env_id != args.env:
+      raise UsageError(f'{args.out} holds {existing.env_id} data; cannot '
+                       f'collect {args.env} into it'
+                       + (f' ({problem})' if problem else ''))
+  elif os.path.exists(out) and not os.path.isdir(out):
+    raise UsageError(f'--out {args.out} is a file, not a directory')
+  config = config_lib.CollectConfig(
+      env_id=args.env, dataset_dir=out, seed=args.seed,
+      episodes=args.episodes, actors=args.actors,
+      replay_size=args.replay_size, min_replay_size=args.min_replay_size,
+      samples_per_insert=args.samples_per_insert,
+      snippets_per_item=args.snippets_per_item,
+      progress_seconds=args.progress_seconds, agent_config=overrides)
+  before = episodes.count_episodes(out, f'seed{args.seed}')
+  if before >= args.episodes:
+    print(f'[collect seed {args.seed}] {args.out} already holds {before} '
+          f'episodes of this seed (target {args.episodes}): nothing to do')
+    return 0
+  print(f'[collect seed {args.seed}] {args.env}: {before} episodes on disk, '
+        f'collecting up to {args.episodes} with {args.actors} actor(s); '
+        f'progress also in {os.path.join(config.run_dir, "progress.log")}',
+        flush=True)
+  result = run_lib.collect(config, spec, launch_type=args.launch)
+  print(run_lib.format_collect_summary(result))
   return 0
 
 
@@ -250,6 +304,44 @@ def build_parser() -> argparse.ArgumentParser:
                  help='local_mp: one process per node (default); test_mt: '
                  'threads in this process (fast, for tests)')
   p.set_defaults(func=train)
+
+  c = sub.add_parser(
+      'collect', help='log an online MPO run into a dataset (one seed)',
+      description='Run an online MPO agent (replay, learner, K actors) whose '
+      'actors log every episode they generate into DIR, tagged with the '
+      'seed, until the seed holds --episodes episodes. Re-running continues '
+      'the count (the learner resumes from DIR/collector/seed<S>); run once '
+      'per seed to put several seeds into one dataset.')
+  c.add_argument('--env', required=True,
+                 help='environment id, e.g. control:cheetah-run')
+  c.add_argument('--seed', type=int, default=0,
+                 help='the run\'s seed; its episodes are tagged seed<S>')
+  c.add_argument('--episodes', type=int, required=True,
+                 help='target number of episodes of this seed in DIR')
+  c.add_argument('--out', required=True, metavar='DIR',
+                 help='dataset directory (created, or appended to)')
+  c.add_argument('--actors', type=int, default=1,
+                 help='actor processes (default 1)')
+  c.add_argument('--samples-per-insert', type=float, default=16.0,
+                 help='rate limiter: learner samples per inserted snippet '
+                 '(default 16)')
+  c.add_argument('--min-replay-size', type=int, default=2_000,
+                 help='snippets in replay before learning starts '
+                 '(default 2000)')
+  c.add_argument('--replay-size', type=int, default=1_000_000,
+                 help='replay table size in snippets (default 1e6)')
+  c.add_argument('--snippets-per-item', type=int, default=16,
+                 help='snippets packed in one Reverb item (default 16)')
+  c.add_argument('--progress-seconds', type=float, default=10.0,
+                 help='seconds between progress lines (default 10)')
+  c.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
+                 help='override an MPO hyperparameter (see `abmrl train`), '
+                 'e.g. batch_size=512 (default here: batch_size=256)')
+  c.add_argument('--launch', default='local_mp',
+                 choices=['local_mp', 'test_mt'],
+                 help='local_mp: one process per node (default); test_mt: '
+                 'threads in this process (for tests)')
+  c.set_defaults(func=collect)
 
   d = sub.add_parser('dataset', help='dataset tools').add_subparsers(
       dest='dataset_command', required=True)

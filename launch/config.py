@@ -28,10 +28,46 @@ class TrainConfig:
   agent_config: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
   def save(self, path: Optional[str] = None) -> str:
-    path = path or os.path.join(self.run_dir, 'config.json')
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-      json.dump(dataclasses.asdict(self), f, indent=1, default=list)
-    os.replace(tmp, path)
-    return path
+    return _save(self, path or os.path.join(self.run_dir, 'config.json'))
+
+
+# The collector's learner: MPO as the ABM paper's data came from (§5.1), with
+# a smaller batch than offline training so it keeps pace with the actors on a
+# small machine (more updates per collected step at the same sample reuse).
+COLLECT_AGENT_DEFAULTS = {'batch_size': 256}
+
+
+@dataclasses.dataclass
+class CollectConfig:
+  """One seed of an online MPO run whose actors log every episode."""
+  env_id: str
+  dataset_dir: str
+  seed: int
+  episodes: int  # the seed's target number of episodes on disk
+  actors: int = 1
+  agent: str = 'mpo'
+  snippet_length: int = 2
+  snippets_per_item: int = 16
+  replay_size: int = 1_000_000  # snippets
+  min_replay_size: int = 2_000
+  samples_per_insert: float = 16.0  # samples per inserted snippet
+  progress_seconds: float = 10.0
+  agent_config: Dict[str, Any] = dataclasses.field(
+      default_factory=lambda: dict(COLLECT_AGENT_DEFAULTS))
+
+  @property
+  def run_dir(self) -> str:
+    """Config, logs and learner checkpoints of the seed's run (resumed)."""
+    return os.path.join(self.dataset_dir, 'collector', f'seed{self.seed}')
+
+  def save(self) -> str:
+    return _save(self, os.path.join(self.run_dir, 'config.json'))
+
+
+def _save(config, path: str) -> str:
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  tmp = path + '.tmp'
+  with open(tmp, 'w') as f:
+    json.dump(dataclasses.asdict(config), f, indent=1, default=list)
+  os.replace(tmp, path)
+  return path

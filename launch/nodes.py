@@ -5,14 +5,18 @@ chatter (EnvLogger opening each file, courier bindings) is turned off;
 progress comes from the nodes' own loggers. ABMRL_VERBOSE=1 keeps it.
 """
 
+import functools
 import logging as std_logging
 import os
+import threading
 import time
-from typing import Any, Callable, List
+from typing import Any, Callable, List, Optional
 
 from absl import logging
 import launchpad as lp
 import numpy as np
+
+from datasets import collect as collect_lib
 
 if not os.environ.get('ABMRL_VERBOSE'):
   logging.set_verbosity(logging.WARNING)
@@ -29,7 +33,14 @@ def run(make_worker: Callable[..., Any], *args, **kwargs) -> None:
   """Builds a node that serves no calls (restorer, evaluator, stopper) and
   runs it: an `lp.PyNode`, so it has no courier server to stop at the end
   (stopping one in `test_mt` could hang)."""
-  make_worker(*args, **kwargs).run()
+  try:
+    make_worker(*args, **kwargs).run()
+  except Exception:
+    # A node that fails stops the whole program (Launchpad would leave the
+    # others waiting for it); the traceback is in the node's output.
+    logging.exception('node failed; stopping the program')
+    lp.stop()
+    raise
 
 
 class ServeAfterRun:
@@ -41,6 +52,34 @@ class ServeAfterRun:
 
   def __init__(self, make_learner: Callable[..., Any], *args, **kwargs):
     self._learner = make_learner(*args, **kwargs)
+
+  def get_variables(self, names: List[str]) -> List[List[np.ndarray]]:
+    return self._learner.get_variables(names)
+
+  def run(self) -> None:
+    self._learner.run()
+    lp.wait_for_stop()
+
+
+class OnlineLearner:
+  """Runs a learner fed by online actors until asked to `finish`.
+
+  The learner must stop (and save) while the replay server still runs: once
+  the program stops, a learner waiting on a dead server would be killed
+  unsaved. So the monitor calls `finish` first, waits for the counter's
+  `learner_finished`, and only then stops the program.
+  """
+
+  def __init__(self, make_learner: Callable[..., Any], *args, **kwargs):
+    self._finish = threading.Event()
+    self._learner = make_learner(*args, should_stop=self._should_stop,
+                                 **kwargs)
+
+  def _should_stop(self) -> bool:
+    return self._finish.is_set() or program_stopping()
+
+  def finish(self) -> None:
+    self._finish.set()
 
   def get_variables(self, names: List[str]) -> List[List[np.ndarray]]:
     return self._learner.get_variables(names)
@@ -80,3 +119,59 @@ class StopWhenDone:
           break
       time.sleep(self._poll)
     lp.stop()
+
+  def _report(self, line: str) -> None:
+    # Also to a file: Launchpad pipes node output through `sed`, which
+    # holds it back in blocks when the terminal is redirected to a file.
+    print(line, flush=True)
+    if self._progress_file:
+      with open(self._progress_file, 'a') as f:
+        print(time.strftime('%Y-%m-%d %H:%M:%S'), line, file=f)
+
+
+class CollectMonitor:
+  """Prints a collection's progress; when every actor is done (the seed
+  holds the target number of episodes), has the learner finish and save,
+  then stops the program."""
+
+  def __init__(self, counter, learner, num_actors: int, seed: int, target: int,
+               start_episodes: int, progress_seconds: float = 10.0,
+               progress_file: Optional[str] = None,
+               poll_seconds: float = 0.5, learner_timeout: float = 120.0):
+    self._counter = counter
+    self._progress_file = progress_file
+    self._learner = learner
+    self._learner_timeout = learner_timeout
+    self._num_actors = num_actors
+    self._line = functools.partial(collect_lib.format_progress, seed, target,
+                                   start_episodes)
+    self._every = progress_seconds
+    self._poll = poll_seconds
+
+  def run(self) -> None:
+    previous = collect_lib.Progress(time.time(), self._counter.get_counts())
+    while True:
+      time.sleep(self._poll)
+      now = collect_lib.Progress(time.time(), self._counter.get_counts())
+      done = now.get(collect_lib.COUNTER_PREFIX + 'actors_done')
+      if done >= self._num_actors or now.time - previous.time >= self._every:
+        self._report(self._line(previous, now))
+        previous = now
+      if done >= self._num_actors:
+        break
+    self._learner.finish()
+    self._report('[collect] target reached; the learner saves and the '
+                 'program stops')
+    deadline = time.time() + self._learner_timeout
+    while (not self._counter.get_counts().get('learner_finished', 0) and
+           time.time() < deadline):
+      time.sleep(self._poll)
+    lp.stop()
+
+  def _report(self, line: str) -> None:
+    # Also to a file: Launchpad pipes node output through `sed`, which
+    # holds it back in blocks when the terminal is redirected to a file.
+    print(line, flush=True)
+    if self._progress_file:
+      with open(self._progress_file, 'a') as f:
+        print(time.strftime('%Y-%m-%d %H:%M:%S'), line, file=f)

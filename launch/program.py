@@ -1,19 +1,31 @@
-"""The one place where the Launchpad program of a training run is declared.
+"""The one place where the Launchpad programs are declared.
+
+Training (`build_program`):
 
   replay (Reverb) ◄── restorer ×K (episodes from disk)
      │
   learner ──variables──► evaluator ×E
   counter, stopper
+
+Collection (`build_collect_program`: an online MPO run that logs its data):
+
+  replay (Reverb) ◄── actor ×K ──► episodes on disk
+     │                   ▲
+  learner ──variables────┘
+  counter, monitor (progress; stops the program when the seed is complete)
 """
 
 import functools
+import os
 
 from acme.utils import counting
 import launchpad as lp
+import numpy as np
 
 from agents import evaluator as evaluator_lib
 from agents import loggers
 from agents import registry
+from datasets import collect as collect_lib
 from datasets import episodes
 from datasets import replay as replay_lib
 from datasets import restorer as restorer_lib
@@ -26,7 +38,8 @@ def _agent_config(config: config_lib.TrainConfig):
   return registry.get(config.agent).config_class(**config.agent_config)
 
 
-def _make_tables(config: config_lib.TrainConfig, spec: episodes.DatasetSpec):
+def _make_tables(config, spec: episodes.DatasetSpec):
+  """The snippet table (`config`: a TrainConfig or a CollectConfig)."""
   batch_size = _agent_config(config).batch_size
   return [replay_lib.make_snippet_table(
       replay_lib.SNIPPET_TABLE, spec, config.snippet_length,
@@ -103,4 +116,73 @@ def build_program(config: config_lib.TrainConfig,
   with program.group('stopper'):
     program.add_node(lp.PyNode(nodes.run, nodes.StopWhenDone, counter,
                                num_evaluators))
+  return program
+
+
+def _make_online_learner(config: config_lib.CollectConfig,
+                         spec: episodes.DatasetSpec, replay, counter,
+                         should_stop):
+  """A learner fed by actors: runs until `should_stop` (its dataset is
+  rebuilt after rate-limiter timeouts, and ends once `should_stop`)."""
+  agent_config = _agent_config(config)
+
+  def make_dataset():
+    return replay_lib.make_snippet_dataset(
+        replay.server_address, replay_lib.SNIPPET_TABLE,
+        batch_size=agent_config.batch_size,
+        snippet_length=config.snippet_length,
+        snippets_per_item=config.snippets_per_item,
+        rate_limiter_timeout_ms=1000)
+
+  return registry.get(config.agent).make_learner(
+      agent_config, spec.observation_shape[0], spec.action_shape[0],
+      replay_lib.snippet_batches(make_dataset, should_stop),
+      counting.Counter(counter, prefix='', time_delta=0.),
+      loggers.make_logger(config.run_dir, 'learner', steps_key='learner_steps',
+                          print_to_terminal=False),
+      config.run_dir, None)
+
+
+def _make_actor(config: config_lib.CollectConfig, spec: episodes.DatasetSpec,
+                index: int, replay, learner, counter):
+  done = episodes.count_episodes(config.dataset_dir,
+                                 collect_lib.seed_tag(config.seed))
+  # A fresh environment seed per seed, actor and resumption.
+  env_seed = int(np.random.SeedSequence(
+      [config.seed, index, done]).generate_state(1)[0])
+  return collect_lib.CollectingActor(
+      environment=environments.make(config.env_id, seed=env_seed),
+      env_id=config.env_id, dataset_dir=config.dataset_dir, seed=config.seed,
+      actor_index=index, target_episodes=config.episodes,
+      policy_network=registry.make_evaluated_network(
+          _agent_config(config), spec.action_shape[0], 'policy'),
+      variable_source=learner, replay=replay,
+      table=replay_lib.SNIPPET_TABLE, snippet_length=config.snippet_length,
+      snippets_per_item=config.snippets_per_item, counter=counter,
+      should_stop=nodes.program_stopping)
+
+
+def build_collect_program(config: config_lib.CollectConfig,
+                          spec: episodes.DatasetSpec,
+                          start_episodes: int) -> lp.Program:
+  """Replay, counter, an online learner, K logging actors, a monitor."""
+  program = lp.Program(name='abmrl-collect')
+  with program.group('replay'):
+    replay = program.add_node(
+        lp.ReverbNode(functools.partial(_make_tables, config, spec)))
+  with program.group('counter'):
+    counter = program.add_node(lp.CourierNode(counting.Counter))
+  with program.group('learner'):
+    learner = program.add_node(lp.CourierNode(
+        nodes.OnlineLearner, _make_online_learner, config, spec, replay,
+        counter))
+  with program.group('actor'):
+    for k in range(config.actors):
+      program.add_node(lp.PyNode(nodes.run, _make_actor, config, spec, k,
+                                 replay, learner, counter))
+  with program.group('monitor'):
+    program.add_node(lp.PyNode(
+        nodes.run, nodes.CollectMonitor, counter, learner, config.actors,
+        config.seed, config.episodes, start_episodes, config.progress_seconds,
+        os.path.join(config.run_dir, 'progress.log')))
   return program

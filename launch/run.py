@@ -11,6 +11,7 @@ from absl import flags
 import launchpad as lp
 from launchpad.nodes.python import local_multi_processing
 
+from datasets import collect as collect_lib
 from datasets import episodes
 from launch import config as config_lib
 from launch import program as program_lib
@@ -34,7 +35,8 @@ def _node_resources():
            'MUJOCO_GL': os.environ.get('MUJOCO_GL', 'egl')}
   resources = {group: local_multi_processing.PythonProcess(
       env={**quiet, **one_thread}) for group in
-               ('replay', 'counter', 'restorer', 'evaluator', 'stopper')}
+               ('replay', 'counter', 'restorer', 'evaluator', 'stopper',
+                'actor', 'monitor')}
   resources['learner'] = local_multi_processing.PythonProcess(env=quiet)
   return resources
 
@@ -45,26 +47,76 @@ def _ensure_absl_flags_parsed():
     flags.FLAGS(['abmrl'], known_only=True)
 
 
-def train(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
-          launch_type: str = 'local_mp') -> TrainResult:
-  """Launches the program, waits until it stops, returns the final figures."""
+def _launch(program: lp.Program, launch_type: str) -> None:
+  """Launches a program and waits until it stops."""
   _ensure_absl_flags_parsed()
-  config.save()
-  program = program_lib.build_program(config, spec)
-  start = time.time()
   if launch_type == 'local_mp':
     manager = lp.launch(program,
                         launch_type=lp.LaunchType.LOCAL_MULTI_PROCESSING,
                         terminal='current_terminal',
                         local_resources=_node_resources())
-    manager.wait()
   elif launch_type == 'test_mt':
     manager = lp.launch(program, launch_type=lp.LaunchType.TEST_MULTI_THREADING,
                         serialize_py_nodes=False)
-    manager.wait()
   else:
     raise ValueError(f'unknown launch type {launch_type!r}')
+  manager.wait()
+
+
+def train(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
+          launch_type: str = 'local_mp') -> TrainResult:
+  """Launches the program, waits until it stops, returns the final figures."""
+  config.save()
+  start = time.time()
+  _launch(program_lib.build_program(config, spec), launch_type)
   return read_result(config.run_dir, time.time() - start)
+
+
+@dataclasses.dataclass
+class CollectResult:
+  seed: int
+  episodes_before: int
+  episodes_after: int
+  target: int
+  first_returns: List[float]  # of the seed's first episodes
+  last_returns: List[float]  # of its last episodes
+  seconds: float
+
+
+def collect(config: config_lib.CollectConfig, spec: episodes.DatasetSpec,
+            launch_type: str = 'local_mp') -> CollectResult:
+  """Runs (or resumes) one seed's collection until it holds its target."""
+  tag = collect_lib.seed_tag(config.seed)
+  before = episodes.count_episodes(config.dataset_dir, tag)
+  start = time.time()
+  if before < config.episodes:
+    # Interrupted writes of an earlier collection into this dataset (no other
+    # collection may write into it meanwhile).
+    episodes.remove_partials(config.dataset_dir)
+    config.save()
+    _launch(program_lib.build_collect_program(config, spec, before),
+            launch_type)
+  return read_collect_result(config, before, time.time() - start)
+
+
+def read_collect_result(config: config_lib.CollectConfig, before: int,
+                        seconds: float, shown: int = 10) -> CollectResult:
+  paths = [p for p in episodes.list_episodes(config.dataset_dir)
+           if os.path.basename(os.path.dirname(p)) ==
+           collect_lib.seed_tag(config.seed)]
+  returns = lambda ps: [episodes.read_episode_metadata(p)['return'] for p in ps]
+  return CollectResult(config.seed, before, len(paths), config.episodes,
+                       returns(paths[:shown]), returns(paths[-shown:]),
+                       seconds)
+
+
+def format_collect_summary(result: CollectResult) -> str:
+  mean = lambda xs: f'{sum(xs) / len(xs):.1f}' if xs else '-'
+  return (f'[collect seed {result.seed}] {result.episodes_after}/'
+          f'{result.target} episodes ({result.episodes_after - result.episodes_before} '
+          f'new) in {result.seconds:.0f}s; mean return of the first '
+          f'{len(result.first_returns)} {mean(result.first_returns)}, of the '
+          f'last {len(result.last_returns)} {mean(result.last_returns)}')
 
 
 def read_csv(path: str) -> List[Dict[str, float]]:

@@ -1,0 +1,134 @@
+"""The AWAC learner (AWAC paper, Algorithm 1; rlkit's `awac_trainer.py`).
+
+  critics   twin Q, TD toward r + γ d min(Q1', Q2')(s', a'), a' ~ π(·|s'),
+            soft target updates with rate τ (eq. 3; TD3-style)
+  actor     weighted maximum likelihood of the buffer's actions,
+            −log π(a|s) · exp((Q(s,a) − V(s))/λ), Q = min(Q1, Q2),
+            V(s) = Q(s, a_π), a_π ~ π(·|s) (eq. 10 with Z(s) dropped)
+
+No behaviour model is learned. The same learner runs offline (restorers) and
+online (actors insert beside the restorers; launch/program.py).
+"""
+
+import copy
+from typing import Dict, Iterator, Optional
+
+from acme.tf import savers as tf2_savers
+from acme.tf import utils as tf2_utils
+from acme.utils import counting
+from acme.utils import loggers
+import sonnet as snt
+import tensorflow as tf
+
+from agents import base
+from agents.awac import config as config_lib
+from agents.awac import losses
+
+
+def transitions(batch: Dict[str, tf.Tensor]):
+  """(s, a, r, d, s') of every transition in a batch of [B, N, ...] snippets."""
+  def merge(x):
+    return tf.reshape(x, [-1] + list(x.shape[2:]))
+  observation = batch['observation']
+  return (merge(observation[:, :-1]), merge(batch['action'][:, :-1]),
+          merge(batch['reward'][:, :-1]), merge(batch['discount'][:, :-1]),
+          merge(observation[:, 1:]))
+
+
+class AWACLearner(base.StepLoopLearner):
+  """Advantage-weighted actor-critic."""
+
+  def __init__(self,
+               policy_network: snt.Module,
+               critic_networks,  # two critics: (observation, action) -> [B]
+               dataset: Iterator[Dict[str, tf.Tensor]],
+               observation_size: int,
+               action_size: int,
+               config: config_lib.AWACConfig = config_lib.AWACConfig(),
+               counter: Optional[counting.Counter] = None,
+               logger: Optional[loggers.Logger] = None,
+               checkpoint_dir: Optional[str] = None,
+               max_steps: Optional[int] = None):
+    self._config = config
+    self._iterator = dataset
+    self._counter = counter or counting.Counter()
+    self._logger = logger or loggers.make_default_logger('learner')
+    self._max_steps = max_steps
+    self._policy = policy_network
+    self._critics = list(critic_networks)
+    self._target_critics = [copy.deepcopy(c) for c in self._critics]
+    observation = tf.TensorSpec([observation_size], tf.float32)
+    action = tf.TensorSpec([action_size], tf.float32)
+    tf2_utils.create_variables(self._policy, [observation])
+    for critic in self._critics + self._target_critics:
+      tf2_utils.create_variables(critic, [observation, action])
+    for critic, target in zip(self._critics, self._target_critics):
+      for s, t in zip(critic.variables, target.variables):
+        t.assign(s)
+    self._policy_optimizer = snt.optimizers.Adam(config.policy_learning_rate)
+    self._critic_optimizer = snt.optimizers.Adam(config.critic_learning_rate)
+    self._num_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
+    self._variables = {'policy': self._policy.variables}
+    self._checkpointer = None
+    if checkpoint_dir is not None:
+      self._checkpointer = tf2_savers.Checkpointer(
+          objects_to_save={
+              'policy': self._policy,
+              'critic_1': self._critics[0], 'critic_2': self._critics[1],
+              'target_critic_1': self._target_critics[0],
+              'target_critic_2': self._target_critics[1],
+              'policy_optimizer': self._policy_optimizer,
+              'critic_optimizer': self._critic_optimizer,
+              'num_steps': self._num_steps},
+          directory=checkpoint_dir, subdirectory='learner', add_uid=False,
+          time_delta_minutes=5.)
+    self._step_fn = tf.function(self._step, jit_compile=config.jit_compile)
+
+  def _min_q(self, critics, states, actions) -> tf.Tensor:
+    return tf.minimum(critics[0](states, actions), critics[1](states, actions))
+
+  def _step(self, batch: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+    config = self._config
+    states, actions, reward, discount, next_states = transitions(batch)
+    next_actions = self._policy(next_states).sample()
+    next_q = [c(next_states, next_actions) for c in self._target_critics]
+    # The advantage of the buffer's actions under the current critics.
+    k = config.value_samples
+    policy_actions = self._policy(states).sample(k)  # [K, T, A]
+    tiled = tf.tile(states[None], [k, 1, 1])
+    value = tf.reduce_mean(tf.reshape(self._min_q(
+        self._critics, snt.merge_leading_dims(tiled, 2),
+        snt.merge_leading_dims(policy_actions, 2)), [k, -1]), axis=0)
+    advantage = self._min_q(self._critics, states, actions) - value
+    weights = losses.advantage_weights(advantage, config.temperature,
+                                       config.weight_normalisation,
+                                       config.max_weight)
+    critic_variables = (self._critics[0].trainable_variables +
+                        self._critics[1].trainable_variables)
+    with tf.GradientTape(persistent=True) as tape:
+      q1 = self._critics[0](states, actions)
+      q2 = self._critics[1](states, actions)
+      critic_loss = losses.twin_td_loss(q1, q2, reward, discount, next_q[0],
+                                        next_q[1], config.discount)
+      distribution = self._policy(states)
+      policy_loss = losses.weighted_log_likelihood_loss(
+          distribution.log_prob(actions), weights)
+      regularised_policy_loss = policy_loss + losses.l2_penalty(
+          self._policy.trainable_variables, config.policy_weight_decay)
+    self._critic_optimizer.apply(tape.gradient(critic_loss, critic_variables),
+                                 critic_variables)
+    policy_variables = self._policy.trainable_variables
+    self._policy_optimizer.apply(
+        tape.gradient(regularised_policy_loss, policy_variables),
+        policy_variables)
+    del tape
+    tau = config.target_update_rate
+    for critic, target in zip(self._critics, self._target_critics):
+      for s, t in zip(critic.variables, target.variables):
+        t.assign((1. - tau) * t + tau * s)
+    self._num_steps.assign_add(1)
+    return {'critic_loss': critic_loss, 'policy_loss': policy_loss,
+            'q_mean': tf.reduce_mean(q1),
+            'advantage_mean': tf.reduce_mean(advantage),
+            'weight_max': tf.reduce_max(weights),
+            'policy_stddev': tf.reduce_mean(distribution.stddev())}

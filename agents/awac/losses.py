@@ -1,0 +1,53 @@
+"""AWAC's losses (AWAC paper, eq. 3 and eq. 10 with Z(s) dropped, §5).
+
+Written as functions of tensors so tests can check them against NumPy.
+"""
+
+import tensorflow as tf
+
+
+def twin_td_loss(q1: tf.Tensor, q2: tf.Tensor, reward: tf.Tensor,
+                 discount: tf.Tensor, next_q1: tf.Tensor, next_q2: tf.Tensor,
+                 gamma: float) -> tf.Tensor:
+  """Eq. 3 with TD3's twin critics: y = r + γ d min(Q1', Q2')(s', a'),
+  a' ~ π(·|s'); the loss is the sum of both critics' mean squared errors.
+
+  Args: every tensor [T]; next_q* are the target critics at (s', a').
+  """
+  target = tf.stop_gradient(
+      reward + gamma * discount * tf.minimum(next_q1, next_q2))
+  return (tf.reduce_mean(tf.square(q1 - target)) +
+          tf.reduce_mean(tf.square(q2 - target)))
+
+
+def advantage_weights(advantage: tf.Tensor, temperature: float,
+                      normalisation: str = 'none',
+                      max_weight: float = float('inf')) -> tf.Tensor:
+  """exp(A/λ) (eq. 10 without Z(s)), or rlkit's batch softmax × batch size.
+
+  Args:
+    advantage: A(s, a) = Q(s, a) − V(s) for the batch's (buffer) actions, [T].
+  Returns:
+    weights [T], no gradient.
+  """
+  scaled = tf.stop_gradient(advantage) / temperature
+  if normalisation == 'none':
+    weights = tf.exp(scaled)
+  elif normalisation == 'batch_softmax':
+    weights = tf.nn.softmax(scaled) * tf.cast(tf.size(scaled), scaled.dtype)
+  else:
+    raise ValueError(f'unknown weight normalisation {normalisation!r}')
+  return tf.minimum(weights, max_weight)
+
+
+def weighted_log_likelihood_loss(log_prob: tf.Tensor,
+                                 weights: tf.Tensor) -> tf.Tensor:
+  """−mean_(s,a)∼β[log π_θ(a|s) · w(s, a)] (eq. 10's projection)."""
+  return -tf.reduce_mean(log_prob * tf.stop_gradient(weights))
+
+
+def l2_penalty(variables, coefficient: float) -> tf.Tensor:
+  """coefficient/2 · Σ‖w‖²: torch's Adam(weight_decay=c) adds c·w to the
+  gradient, which is this penalty's gradient (rlkit's policy weight decay)."""
+  return 0.5 * coefficient * tf.add_n([tf.reduce_sum(tf.square(v))
+                                       for v in variables])

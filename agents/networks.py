@@ -51,3 +51,12 @@ def make_critic(layer_sizes: Sequence[int] = (256, 256, 256)) -> snt.Module:
           acme_networks.NearZeroInitializedLinear(1),
           lambda q: tf.squeeze(q, axis=-1),
       ]))
+
+
+def make_value_network(layer_sizes: Sequence[int] = (128, 64)) -> snt.Module:
+  """observation [B, O] -> V [B] (AWR's state-value network)."""
+  return snt.Sequential([
+      acme_networks.LayerNormMLP(list(layer_sizes), activate_final=True),
+      acme_networks.NearZeroInitializedLinear(1),
+      lambda v: tf.squeeze(v, axis=-1),
+  ], name='value')

@@ -14,6 +14,8 @@ from agents.abm import config as abm_config
 from agents.abm import learning as abm_learning
 from agents.awac import config as awac_config
 from agents.awac import learning as awac_learning
+from agents.awr import config as awr_config
+from agents.awr import learning as awr_learning
 from agents.bm import config as bm_config
 from agents.bm import learning as bm_learning
 
@@ -26,6 +28,8 @@ class AgentDefinition:
   make_learner: Callable[..., Any]
   # Evaluated policies: label -> variable key served by the learner.
   policies: Dict[str, str]
+  # Rows per snippet N unless the run says otherwise (N − 1 transitions).
+  snippet_length: int = 2
 
 
 def make_evaluated_network(config, action_size: int, variable_key: str):
@@ -70,6 +74,17 @@ def _make_awac_learner(config: awac_config.AWACConfig, observation_size: int,
       checkpoint_dir=checkpoint_dir, max_steps=max_steps)
 
 
+def _make_awr_learner(config: awr_config.AWRConfig, observation_size: int,
+                      action_size: int, dataset, counter, logger,
+                      checkpoint_dir, max_steps):
+  return awr_learning.AWRLearner(
+      policy_network=make_evaluated_network(config, action_size, 'policy'),
+      value_network=networks.make_value_network(config.value_layer_sizes),
+      dataset=dataset, observation_size=observation_size, config=config,
+      counter=counter, logger=logger, checkpoint_dir=checkpoint_dir,
+      max_steps=max_steps)
+
+
 def _abm_variant(name: str) -> Tuple[str, AgentDefinition]:
   variant = abm_config.VARIANTS[name]
   policies = {}
@@ -88,6 +103,9 @@ AGENTS: Dict[str, AgentDefinition] = {
     **dict(_abm_variant(name) for name in abm_config.VARIANTS),
     'awac': AgentDefinition(awac_config.AWACConfig, _make_awac_learner,
                             policies={'policy': 'policy'}),
+    # TD(λ) returns need several transitions per snippet.
+    'awr': AgentDefinition(awr_config.AWRConfig, _make_awr_learner,
+                           policies={'policy': 'policy'}, snippet_length=32),
 }
 
 

@@ -86,13 +86,15 @@ def train(args) -> int:
   if args.first_episodes is not None and args.first_episodes <= 0:
     raise UsageError(f'--first-episodes must be positive, got '
                      f'{args.first_episodes}')
-  if args.snippet_length < 2:
-    raise UsageError(f'--snippet-length must be at least 2, got '
-                     f'{args.snippet_length}')
   from agents import registry  # pylint: disable=g-import-not-at-top
   if args.agent not in registry.AGENTS:
     raise UsageError(f'unknown agent {args.agent!r}; valid agents: '
                      + ', '.join(sorted(registry.AGENTS)))
+  if args.snippet_length is None:
+    args.snippet_length = registry.get(args.agent).snippet_length
+  if args.snippet_length < 2:
+    raise UsageError(f'--snippet-length must be at least 2, got '
+                     f'{args.snippet_length}')
   overrides = _agent_overrides(args.agent, args.set)
   batch_size = overrides.get('batch_size',
                              registry.get(args.agent).config_class().batch_size)
@@ -264,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
                      'evaluators; stop after --steps learner steps.')
   p.add_argument('--agent', required=True,
                  help='agent: bm, abm_mpo, bm_mpo, mpo, abm_svg, bm_svg, svg, '
-                 'abm_prior')
+                 'abm_prior, awac, awr')
   p.add_argument('--env', required=True,
                  help='environment id, e.g. control:cheetah-run')
   p.add_argument('--dataset', required=True, help='dataset directory')
@@ -278,8 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
                  help='episodes per evaluation (default 5)')
   p.add_argument('--eval-every', type=int, default=1000,
                  help='learner steps between evaluations (default 1000)')
-  p.add_argument('--snippet-length', type=int, default=2,
-                 help='rows per snippet N, i.e. N-1 transitions (default 2)')
+  p.add_argument('--snippet-length', type=int, default=None,
+                 help='rows per snippet N, i.e. N-1 transitions (default: '
+                 'the agent\'s, 2; 32 for awr)')
   p.add_argument('--snippets-per-item', type=int, default=16,
                  help='snippets packed in one Reverb item; divides the batch '
                  'size (default 16)')

@@ -9,6 +9,7 @@ from agents import networks
 from agents.awac import losses
 from agents.awac.config import AWACConfig
 from agents.awac.learning import AWACLearner
+from agents.bm import losses as bm_losses
 from tests.test_abm import _bandit_batches
 from tests.test_abm import _mean_and_mass
 from tests.test_abm import np_log_prob
@@ -44,8 +45,8 @@ def test_weighted_log_likelihood_matches_the_projection_of_eq_10():
   mu, sd = rng.normal(size=(8, 3)), rng.uniform(0.2, 1.0, (8, 3))
   actions, weights = rng.normal(size=(8, 3)), rng.uniform(0, 3, 8)
   distribution = networks.tfd.MultivariateNormalDiag(mu, sd)
-  got = losses.weighted_log_likelihood_loss(
-      distribution.log_prob(actions), tf.constant(weights))
+  got = bm_losses.behaviour_model_loss(distribution, actions,
+                                       tf.constant(weights))
   expected = -np.mean(np_log_prob(actions, mu, sd) * weights)
   np.testing.assert_allclose(got.numpy(), expected, rtol=1e-6)
 

@@ -23,6 +23,7 @@ import tensorflow as tf
 from agents import base
 from agents.awac import config as config_lib
 from agents.awac import losses
+from agents.bm import losses as bm_losses
 
 
 def transitions(batch: Dict[str, tf.Tensor]):
@@ -111,8 +112,8 @@ class AWACLearner(base.StepLoopLearner):
       critic_loss = losses.twin_td_loss(q1, q2, reward, discount, next_q[0],
                                         next_q[1], config.discount)
       distribution = self._policy(states)
-      policy_loss = losses.weighted_log_likelihood_loss(
-          distribution.log_prob(actions), weights)
+      policy_loss = bm_losses.behaviour_model_loss(distribution, actions,
+                                                   weights)
       regularised_policy_loss = policy_loss + losses.l2_penalty(
           self._policy.trainable_variables, config.policy_weight_decay)
     self._critic_optimizer.apply(tape.gradient(critic_loss, critic_variables),

@@ -1,6 +1,8 @@
 """AWAC's losses (AWAC paper, eq. 3 and eq. 10 with Z(s) dropped, §5).
 
-Written as functions of tensors so tests can check them against NumPy.
+Written as functions of tensors so tests can check them against NumPy. The
+actor's weighted maximum likelihood is the behaviour model's loss with
+weights (agents/bm/losses.py), shared with the ABM prior and AWR.
 """
 
 import tensorflow as tf
@@ -38,12 +40,6 @@ def advantage_weights(advantage: tf.Tensor, temperature: float,
   else:
     raise ValueError(f'unknown weight normalisation {normalisation!r}')
   return tf.minimum(weights, max_weight)
-
-
-def weighted_log_likelihood_loss(log_prob: tf.Tensor,
-                                 weights: tf.Tensor) -> tf.Tensor:
-  """−mean_(s,a)∼β[log π_θ(a|s) · w(s, a)] (eq. 10's projection)."""
-  return -tf.reduce_mean(log_prob * tf.stop_gradient(weights))
 
 
 def l2_penalty(variables, coefficient: float) -> tf.Tensor:

@@ -2,7 +2,8 @@
 
 An evaluator loops: fetch the latest variables, read the learner's step from
 the counter, run `num_episodes` episodes acting with the policy's mean, log
-the average return beside the learner step. When the learner has finished
+the average return beside the learner step (and, in an offline→online run,
+whether the online phase had begun: `online`). When the learner has finished
 (the counter says so), it evaluates the final variables once more, logs that
 as the final evaluation and returns.
 """
@@ -37,7 +38,8 @@ class Evaluator:
                variable_key: str = 'policy',
                min_learner_steps_between: int = 0,
                poll_seconds: float = 1.0,
-               should_stop: Optional[Callable[[], bool]] = None):
+               should_stop: Optional[Callable[[], bool]] = None,
+               phase_switch_step: Optional[int] = None):
     self._environment = environment_factory()
     policy = policy_factory()
     observation_spec = self._environment.observation_spec()
@@ -54,6 +56,7 @@ class Evaluator:
     self._min_between = min_learner_steps_between
     self._poll_seconds = poll_seconds
     self._should_stop = should_stop or (lambda: False)
+    self._phase_switch_step = phase_switch_step
 
   def evaluate(self, final: bool = False) -> float:
     """Fetches the latest variables, runs the episodes, logs the mean return."""
@@ -68,6 +71,8 @@ class Evaluator:
         'evaluation_return_std': float(np.std(returns)),
         'episodes': self._num_episodes,
         'final': int(final),
+        **({} if self._phase_switch_step is None else
+           {'online': int(learner_steps > self._phase_switch_step)}),
     })
     return mean_return
 

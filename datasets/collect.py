@@ -54,7 +54,7 @@ class CollectingActor:
                dataset_dir: str,
                seed: int,
                actor_index: int,
-               target_episodes: int,
+               target_episodes: Optional[int],
                policy_network: snt.Module,
                variable_source,
                replay: reverb.Client,
@@ -63,12 +63,19 @@ class CollectingActor:
                snippets_per_item: int = 1,
                counter=None,
                should_stop: Optional[Callable[[], bool]] = None,
-               variable_key: str = 'policy'):
+               variable_key: str = 'policy',
+               behaviour: Optional[str] = None,
+               should_start: Optional[Callable[[], bool]] = None):
+    """`target_episodes` None: act until stopped (online fine-tuning);
+    `behaviour`: the episodes' tag (default seed<S>); `should_start`: polled
+    once a second before the first episode (e.g. the end of an offline
+    phase)."""
     self._env = environment
     self._action_spec = environment.action_spec()
     self._dataset_dir = dataset_dir
     self._seed = seed
-    self._tag = seed_tag(seed)
+    self._tag = behaviour or seed_tag(seed)
+    self._should_start = should_start or (lambda: True)
     self._actor_index = actor_index
     self._target = target_episodes
     self._counter = counter
@@ -101,15 +108,22 @@ class CollectingActor:
   def run(self) -> int:
     """Runs episodes until the seed holds the target; returns how many this
     actor added."""
-    while not self._should_stop() and self._done() < self._target:
+    while not self._should_stop() and not self._should_start():
+      time.sleep(1.0)
+    while not self._should_stop() and (self._target is None or
+                                       self._done() < self._target):
       self.run_episode()
-    self._snippets.flush()
-    self._count(actors_done=1)
+    # No calls to other nodes once the program stops: their servers may be
+    # gone, and a call to a stopped server would wait forever.
+    if not self._should_stop() and self._snippets.flush():
+      self._count(actors_done=1)
     return self.episodes
 
   def run_episode(self) -> Optional[str]:
     """One episode: acts, logs it, replays its snippets; returns its path
     (None if it was discarded: the target was reached meanwhile)."""
+    if self._should_stop():
+      return None
     self._variable_client.update_and_wait()
     learner_steps = (self._counter.get_counts().get('learner_steps', 0)
                      if self._counter is not None else 0)
@@ -133,8 +147,8 @@ class CollectingActor:
         max_episodes=self._target, seed=self._seed, policy='mpo',
         actor=self._actor_index,
         learner_steps=int(learner_steps))
-    if path is None:
-      return None
+    if path is None or self._should_stop():
+      return path
     self.episodes += 1
     self._replay(rows)
     self._count(episodes=1, steps=len(rows['reward']),
@@ -160,7 +174,7 @@ class CollectingActor:
         return
 
   def _count(self, **increments) -> None:
-    if self._counter is not None:
+    if self._counter is not None and not self._should_stop():
       self._counter.increment(
           **{COUNTER_PREFIX + k: v for k, v in increments.items()})
 

@@ -14,6 +14,7 @@ import tensorflow as tf
 from datasets import episodes as episodes_lib
 
 SNIPPET_TABLE = 'snippets'
+ONLINE_TABLE = 'online'  # online actors' snippets (fine-tuning)
 SNIPPET_FIELDS = ('observation', 'action', 'reward', 'discount')
 
 
@@ -110,6 +111,29 @@ def snippet_batches(make_dataset: Callable[[], tf.data.Dataset],
       yield batch
       if should_stop():
         return
+
+
+def phased_batches(offline: Iterator,
+                   make_parts: Callable[[], Tuple[Iterator, Iterator]],
+                   switch_step: int, current_step: Callable[[], int],
+                   on_online_batch: Optional[Callable[[], None]] = None
+                   ) -> Iterator:
+  """Offline batches until the learner reaches `switch_step`, then batches
+  joining an offline and an online part along the batch axis, from the two
+  iterators `make_parts()` returns then (so the online table's share of each
+  batch is fixed by the parts' batch sizes).
+
+  `current_step()` is the learner's step (it resumes with a checkpoint, so
+  a restarted run continues in its phase).
+  """
+  while current_step() < switch_step:
+    yield next(offline)
+  offline_part, online_part = make_parts()
+  for from_offline, from_online in zip(offline_part, online_part):
+    if on_online_batch is not None:
+      on_online_batch()
+    yield {name: tf.concat([from_offline[name], from_online[name]], axis=0)
+           for name in from_offline}
 
 
 class SnippetWriter:

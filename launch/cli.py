@@ -101,6 +101,20 @@ def train(args) -> int:
   if args.snippets_per_item <= 0 or batch_size % args.snippets_per_item:
     raise UsageError(f'--snippets-per-item {args.snippets_per_item} must be '
                      f'positive and divide the batch size {batch_size}')
+  if args.offline_steps is not None:
+    if not 0 <= args.offline_steps < args.steps:
+      raise UsageError(f'--offline-steps must be in [0, --steps), got '
+                       f'{args.offline_steps}')
+    if not 0 < args.online_fraction < 1:
+      raise UsageError(f'--online-fraction must be in (0, 1), got '
+                       f'{args.online_fraction}')
+    if args.online_actors <= 0:
+      raise UsageError(f'--online-actors must be positive, got '
+                       f'{args.online_actors}')
+    if batch_size < 2 * args.snippets_per_item:
+      raise UsageError(f'batch size {batch_size} leaves no room for both an '
+                       f'offline and an online part of {args.snippets_per_item}'
+                       ' snippets (--snippets-per-item)')
   spec = check_dataset(args.dataset, args.env)
   run_dir = args.run_dir or os.path.join(
       'runs', f'{args.agent}-{args.env.replace(":", "_")}')
@@ -116,6 +130,10 @@ def train(args) -> int:
       min_replay_size=args.min_replay_size,
       samples_per_insert=args.samples_per_insert, seed=args.seed,
       first_episodes=args.first_episodes,
+      offline_steps=args.offline_steps, online_actors=args.online_actors,
+      online_fraction=args.online_fraction,
+      online_samples_per_insert=args.online_samples_per_insert,
+      online_min_replay_size=args.online_min_replay_size,
       agent_config=overrides)
   result = run_lib.train(config, spec, launch_type=args.launch)
   print(run_lib.format_summary(result))
@@ -295,6 +313,22 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument('--first-episodes', type=int, metavar='N',
                  help='restore only the first N episodes of each behaviour '
                  'tag (seed): the paper\'s data regimes as views')
+  p.add_argument('--offline-steps', type=int, metavar='N',
+                 help='offline→online fine-tuning: after N learner steps on '
+                 'the dataset, online actors act with the policy, log their '
+                 'episodes to RUN_DIR/online_data and feed an online table; '
+                 'the run continues to --steps without a restart')
+  p.add_argument('--online-actors', type=int, default=1,
+                 help='online actor processes (default 1)')
+  p.add_argument('--online-fraction', type=float, default=0.5,
+                 help='share of each batch from the online table in the '
+                 'online phase (default 0.5)')
+  p.add_argument('--online-samples-per-insert', type=float, default=32.0,
+                 help='online table rate limiter: samples per inserted '
+                 'snippet (default 32)')
+  p.add_argument('--online-min-replay-size', type=int, default=1000,
+                 help='online snippets before the online phase samples '
+                 '(default 1000)')
   p.add_argument('--seed', type=int, default=0)
   p.add_argument('--run-dir', help='run directory (config, logs, '
                  'checkpoints); a run restarted with it resumes. Default '

@@ -24,11 +24,31 @@ class TrainConfig:
   samples_per_insert: float = 8.0
   restorer_interleave: int = 8
   first_episodes: Optional[int] = None  # per behaviour tag (seed)
+  # Offline→online fine-tuning: after `offline_steps` learner steps, online
+  # actors act with the policy and insert into an online table; each batch
+  # then takes `online_fraction` of its snippets from it. None: offline only.
+  offline_steps: Optional[int] = None
+  online_actors: int = 1
+  online_fraction: float = 0.5
+  online_replay_size: int = 1_000_000  # snippets
+  online_min_replay_size: int = 1_000
+  online_samples_per_insert: float = 32.0
   seed: int = 0
   agent_config: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
   def save(self, path: Optional[str] = None) -> str:
     return _save(self, path or os.path.join(self.run_dir, 'config.json'))
+
+  @property
+  def online_data_dir(self) -> str:
+    """Where online actors log their episodes (a dataset of its own)."""
+    return os.path.join(self.run_dir, 'online_data')
+
+  def online_batch_size(self, batch_size: int) -> int:
+    """Snippets per batch from the online table: the fraction, rounded to
+    whole items."""
+    k = self.snippets_per_item
+    return max(k, int(round(self.online_fraction * batch_size / k)) * k)
 
 
 # The collector's learner: MPO as the ABM paper's data came from (§5.1), with

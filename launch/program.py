@@ -3,7 +3,8 @@
 Training (`build_program`):
 
   replay (Reverb) ◄── restorer ×K (episodes from disk)
-     │
+     │      ▲
+     │      └─ online actor ×A (fine-tuning, after `offline_steps`)
   learner ──variables──► evaluator ×E
   counter, stopper
 
@@ -41,27 +42,56 @@ def _agent_config(config: config_lib.TrainConfig):
 def _make_tables(config, spec: episodes.DatasetSpec):
   """The snippet table (`config`: a TrainConfig or a CollectConfig)."""
   batch_size = _agent_config(config).batch_size
-  return [replay_lib.make_snippet_table(
+  tables = [replay_lib.make_snippet_table(
       replay_lib.SNIPPET_TABLE, spec, config.snippet_length,
       max_size=config.replay_size,
       samples_per_insert=config.samples_per_insert,
       min_size_to_sample=config.min_replay_size, batch_size=batch_size,
       snippets_per_item=config.snippets_per_item)]
+  if getattr(config, 'offline_steps', None) is not None:
+    tables.append(replay_lib.make_snippet_table(
+        replay_lib.ONLINE_TABLE, spec, config.snippet_length,
+        max_size=config.online_replay_size,
+        samples_per_insert=config.online_samples_per_insert,
+        min_size_to_sample=config.online_min_replay_size,
+        batch_size=config.online_batch_size(batch_size),
+        snippets_per_item=config.snippets_per_item))
+  return tables
 
 
 def _make_learner(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
                   replay, counter):
   agent_config = _agent_config(config)
-  dataset = replay_lib.make_snippet_dataset(
-      replay.server_address, replay_lib.SNIPPET_TABLE,
-      batch_size=agent_config.batch_size,
-      snippet_length=config.snippet_length,
-      snippets_per_item=config.snippets_per_item)
-  return registry.get(config.agent).make_learner(
+  batch_size = agent_config.batch_size
+
+  def batches(table, size):
+    return iter(replay_lib.make_snippet_dataset(
+        replay.server_address, table, batch_size=size,
+        snippet_length=config.snippet_length,
+        snippets_per_item=config.snippets_per_item))
+
+  dataset = batches(replay_lib.SNIPPET_TABLE, batch_size)
+  learner_counter = counting.Counter(counter, prefix='', time_delta=0.)
+  holder = {}
+  if config.offline_steps is not None:
+    # The online phase's counts exist from the start, so they are columns
+    # of the learner's CSV log (its header is fixed by the first row).
+    learner_counter.increment(**{
+        key: 0 for key in ('learner_online_batches', 'collector_episodes',
+                           'collector_steps', 'collector_return_sum')})
+    online = config.online_batch_size(batch_size)
+    dataset = replay_lib.phased_batches(
+        dataset,
+        lambda: (batches(replay_lib.SNIPPET_TABLE, batch_size - online),
+                 batches(replay_lib.ONLINE_TABLE, online)),
+        config.offline_steps, lambda: holder['learner'].num_steps,
+        lambda: learner_counter.increment(learner_online_batches=1))
+  holder['learner'] = registry.get(config.agent).make_learner(
       agent_config, spec.observation_shape[0], spec.action_shape[0],
-      iter(dataset), counting.Counter(counter, prefix='', time_delta=0.),
+      dataset, learner_counter,
       loggers.make_logger(config.run_dir, 'learner', steps_key='learner_steps'),
       config.run_dir, config.steps)
+  return holder['learner']
 
 
 def _make_evaluator(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
@@ -79,7 +109,30 @@ def _make_evaluator(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
                                  time_delta=0., steps_key='learner_steps'),
       num_episodes=config.eval_episodes, variable_key=variable_key,
       min_learner_steps_between=config.eval_every_learner_steps,
-      should_stop=nodes.program_stopping)
+      should_stop=nodes.program_stopping,
+      phase_switch_step=config.offline_steps)
+
+
+def _make_online_actor(config: config_lib.TrainConfig,
+                       spec: episodes.DatasetSpec, index: int, replay,
+                       learner, counter):
+  """An actor of the online phase: waits for the learner's `offline_steps`,
+  then acts with samples of its policy, logging to the run's online_data."""
+  def offline_phase_over():
+    return counter.get_counts().get('learner_steps', 0) >= config.offline_steps
+
+  return collect_lib.CollectingActor(
+      environment=environments.make(config.env_id,
+                                    seed=config.seed + 2000 + index),
+      env_id=config.env_id, dataset_dir=config.online_data_dir,
+      seed=config.seed, actor_index=index, target_episodes=None,
+      policy_network=registry.make_evaluated_network(
+          _agent_config(config), spec.action_shape[0], 'policy'),
+      variable_source=learner, replay=replay,
+      table=replay_lib.ONLINE_TABLE, snippet_length=config.snippet_length,
+      snippets_per_item=config.snippets_per_item, counter=counter,
+      should_stop=nodes.program_stopping, behaviour='online',
+      should_start=offline_phase_over)
 
 
 def build_program(config: config_lib.TrainConfig,
@@ -105,6 +158,11 @@ def build_program(config: config_lib.TrainConfig,
   with program.group('learner'):
     learner = program.add_node(lp.CourierNode(
         nodes.ServeAfterRun, _make_learner, config, spec, replay, counter))
+  if config.offline_steps is not None:
+    with program.group('actor'):
+      for k in range(config.online_actors):
+        program.add_node(lp.PyNode(nodes.run, _make_online_actor, config,
+                                   spec, k, replay, learner, counter))
   num_evaluators = 0
   with program.group('evaluator'):
     for label, variable_key in agent.policies.items():

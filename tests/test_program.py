@@ -106,3 +106,41 @@ def test_abm_mpo_program_evaluates_policy_and_prior(small_dataset, tmp_path):
     saved = json.load(f)
   assert saved['agent'] == 'abm_mpo' and saved['snippet_length'] == 3
   assert saved['agent_config']['num_action_samples'] == 4
+
+
+def test_offline_then_online_awac_in_one_run(small_dataset, tmp_path):
+  """AWAC trains offline, then online actors act, log their episodes and
+  feed the online table, and the learner's batches take from it; the
+  evaluators mark which phase each evaluation belongs to."""
+  run_dir = str(tmp_path / 'run')
+  command = [sys.executable, '-m', 'launch.cli', 'train', '--agent', 'awac',
+             '--env', ENV_ID, '--dataset', small_dataset, '--steps', '40',
+             '--offline-steps', '10', '--online-actors', '1',
+             '--online-min-replay-size', '64',
+             '--online-samples-per-insert', '4', '--restorers', '1',
+             '--eval-episodes', '1', '--eval-every', '5',
+             '--min-replay-size', '100', '--replay-size', '2000',
+             '--snippets-per-item', '8', '--run-dir', run_dir,
+             '--launch', 'test_mt', '--set', 'batch_size=32',
+             '--set', 'policy_layer_sizes=16', '--set', 'critic_layer_sizes=16',
+             '--set', 'jit_compile=false']
+  done = subprocess.run(command, capture_output=True, text=True, timeout=280,
+                        cwd=os.path.dirname(os.path.dirname(__file__)))
+  assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+  assert run_lib.read_result(run_dir).learner_steps == 40
+  learner_rows = run_lib.read_csv(os.path.join(run_dir, 'logs', 'learner',
+                                               'logs.csv'))
+  # Every step after the 10th joined an online part (the counter's count,
+  # logged beside each learner row).
+  online_rows = [r for r in learner_rows if r['learner_steps'] > 10]
+  assert online_rows and all(
+      r['learner_online_batches'] == r['learner_steps'] - 10
+      for r in online_rows), online_rows
+  online = episodes.list_episodes(os.path.join(run_dir, 'online_data'))
+  assert online and all('/online/' in p for p in online)
+  metadata = episodes.read_episode_metadata(online[0])
+  assert metadata['behaviour'] == 'online' and metadata['learner_steps'] >= 10
+  evaluations = run_lib.read_csv(os.path.join(
+      run_dir, 'logs', 'evaluator_policy_0', 'logs.csv'))
+  assert {r['online'] for r in evaluations} == {0, 1}, evaluations
+  assert evaluations[-1]['online'] == 1

@@ -162,3 +162,23 @@ def test_collect_refuses_bad_input_in_one_line(small_dataset, tmp_path):
   result = subprocess.run(command, capture_output=True, text=True, timeout=120)
   assert result.returncode == 2
   assert 'holds control:point_mass-easy data' in result.stderr
+
+
+def test_collector_improves_on_an_easy_task(tmp_path):
+  """cartpole-swingup, 12 episodes (≈40 s): the online MPO learner's policy
+  improves the logged returns. Measured on seeds 0, 1, 2: first three
+  episodes 34, 63, 23 on average; last three 214, 224, 243."""
+  out = str(tmp_path / 'data')
+  command = [sys.executable, '-m', 'launch.cli', 'collect', '--env',
+             'control:cartpole-swingup', '--seed', '0', '--episodes', '12',
+             '--out', out, '--launch', 'test_mt', '--set', 'batch_size=64',
+             '--set', 'policy_layer_sizes=64,64', '--set',
+             'critic_layer_sizes=64,64', '--samples-per-insert', '64',
+             '--min-replay-size', '1000']
+  result = subprocess.run(command, capture_output=True, text=True, timeout=240)
+  assert result.returncode == 0, result.stderr[-3000:]
+  returns = [episodes.read_episode_metadata(p)['return']
+             for p in _seed_episodes(out, 0)]
+  assert len(returns) == 12
+  first, last = np.mean(returns[:3]), np.mean(returns[-3:])
+  assert last > first + 50, returns

@@ -137,6 +137,11 @@ def train(args) -> int:
       agent_config=overrides)
   result = run_lib.train(config, spec, launch_type=args.launch)
   print(run_lib.format_summary(result))
+  if config.evaluators and result.learner_steps < config.steps:
+    print(f'abmrl: error: the run stopped after {result.learner_steps} of '
+          f'{config.steps} learner steps (see the errors above)',
+          file=sys.stderr)
+    return 1
   return 0
 
 
@@ -190,6 +195,11 @@ def collect(args) -> int:
         flush=True)
   result = run_lib.collect(config, spec, launch_type=args.launch)
   print(run_lib.format_collect_summary(result))
+  if result.episodes_after < result.target:
+    print(f'abmrl: error: the collection stopped at {result.episodes_after} '
+          f'of {result.target} episodes (see the errors above); re-run to '
+          'continue', file=sys.stderr)
+    return 1
   return 0
 
 

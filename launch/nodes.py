@@ -61,7 +61,7 @@ class ServeAfterRun:
     lp.wait_for_stop()
 
 
-class OnlineLearner:
+class OnlineLearner(ServeAfterRun):
   """Runs a learner fed by online actors until asked to `finish`.
 
   The learner must stop (and save) while the replay server still runs: once
@@ -72,21 +72,14 @@ class OnlineLearner:
 
   def __init__(self, make_learner: Callable[..., Any], *args, **kwargs):
     self._finish = threading.Event()
-    self._learner = make_learner(*args, should_stop=self._should_stop,
-                                 **kwargs)
+    super().__init__(make_learner, *args, should_stop=self._should_stop,
+                     **kwargs)
 
   def _should_stop(self) -> bool:
     return self._finish.is_set() or program_stopping()
 
   def finish(self) -> None:
     self._finish.set()
-
-  def get_variables(self, names: List[str]) -> List[List[np.ndarray]]:
-    return self._learner.get_variables(names)
-
-  def run(self) -> None:
-    self._learner.run()
-    lp.wait_for_stop()
 
 
 class StopWhenDone:

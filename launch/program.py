@@ -72,7 +72,7 @@ def _make_learner(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
 
   dataset = batches(replay_lib.SNIPPET_TABLE, batch_size)
   learner_counter = counting.Counter(counter, prefix='', time_delta=0.)
-  holder = {}
+  holder = {}  # the learner, whose step the phased batches read once built
   if config.offline_steps is not None:
     # The online phase's counts exist from the start, so they are columns
     # of the learner's CSV log (its header is fixed by the first row).

@@ -66,6 +66,9 @@ def _launch(program: lp.Program, launch_type: str) -> None:
 def train(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
           launch_type: str = 'local_mp') -> TrainResult:
   """Launches the program, waits until it stops, returns the final figures."""
+  if config.offline_steps is not None and os.path.isdir(config.online_data_dir):
+    # Online actors' episodes left unfinished by an interrupted run.
+    episodes.remove_partials(config.online_data_dir)
   config.save()
   start = time.time()
   _launch(program_lib.build_program(config, spec), launch_type)

@@ -55,6 +55,9 @@ def main():
   parser.add_argument('--offline-steps', type=int)
   parser.add_argument('--name', default='abm_point_mass',
                       help='basename of the PNG and table written to --out')
+  parser.add_argument('--plot-only', action='store_true',
+                      help='redraw the plot and table from the runs already '
+                      'in --runs')
   parser.add_argument('--set', action='append', default=[],
                       metavar='KEY=VALUE', help='hyperparameter override for '
                       'every agent that has KEY')
@@ -70,7 +73,7 @@ def main():
       sys.exit(f'abmrl: error: no episodes in {args.dataset}')
     generate.generate(ENV_ID, args.dataset, args.episodes_per_behaviour,
                       seed=0, progress=None)
-  info = summary.summarize(args.dataset)
+  info = summary.summarize(args.dataset, args.first_episodes)
   print(summary.format_summary(info), flush=True)
   spec = episodes.read_spec(args.dataset)
   results = {}
@@ -90,8 +93,16 @@ def main():
         first_episodes=args.first_episodes, offline_steps=args.offline_steps,
         agent_config=overrides)
     start = time.time()
-    result = run_lib.train(config, spec, launch_type='local_mp')
-    results[agent] = (result, curves(run_dir), time.time() - start)
+    if args.plot_only:
+      result = run_lib.read_result(run_dir)
+      with open(os.path.join(run_dir, 'wall_seconds')) as f:
+        seconds = float(f.read())
+    else:
+      result = run_lib.train(config, spec, launch_type='local_mp')
+      seconds = time.time() - start
+      with open(os.path.join(run_dir, 'wall_seconds'), 'w') as f:
+        f.write(f'{seconds:.1f}')
+    results[agent] = (result, curves(run_dir), seconds)
     print(run_lib.format_summary(result), flush=True)
 
   import matplotlib
@@ -115,7 +126,7 @@ def main():
                label='offline → online')
   ax.set_xlabel('learner step')
   ax.set_ylabel('evaluation return (mean action)')
-  used = (f'first {args.first_episodes} episodes per seed of '
+  used = (f'first {args.first_episodes} episodes per seed: '
           if args.first_episodes else '')
   ax.set_title(f'{args.env}, {used}{info.total.episodes} episodes; '
                f'mean of {args.eval_episodes} evaluation episodes',

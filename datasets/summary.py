@@ -2,7 +2,7 @@
 
 import collections
 import dataclasses
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -46,18 +46,20 @@ class DatasetInfo:
     return self.total.return_mean
 
 
-def _spec_and_episodes(directory: str):
+def _spec_and_episodes(directory: str, first_episodes: Optional[int] = None):
   spec = episodes_lib.read_spec(directory)
-  paths = episodes_lib.list_episodes(directory)
+  paths = episodes_lib.list_episodes(directory, first_episodes)
   if not paths:
     raise episodes_lib.DatasetError(f'dataset {directory} has no complete '
                                     'episodes')
   return spec, paths
 
 
-def summarize(directory: str) -> DatasetInfo:
-  """Reads every episode's metadata (not its steps) and summarizes returns."""
-  spec, paths = _spec_and_episodes(directory)
+def summarize(directory: str,
+              first_episodes: Optional[int] = None) -> DatasetInfo:
+  """Reads every episode's metadata (not its steps) and summarizes returns
+  (of the first N episodes per behaviour tag with `first_episodes`)."""
+  spec, paths = _spec_and_episodes(directory, first_episodes)
   returns: Dict[str, List[float]] = collections.defaultdict(list)
   by_index: Dict[str, List[Tuple[int, float]]] = collections.defaultdict(list)
   steps: Dict[str, int] = collections.defaultdict(int)

@@ -28,17 +28,27 @@ def _point_mass_controller(observation: np.ndarray) -> np.ndarray:
   return np.clip(-8.0 * position - 1.5 * velocity, -1.0, 1.0)
 
 
+def _sawyer_pick_and_lift(observation: np.ndarray) -> np.ndarray:
+  from environments.sawyer import scripted  # pylint: disable=g-import-not-at-top
+  return scripted.PickAndLift()(observation)
+
+
 # Scripted controllers by environment id; others get only noise levels around
 # the zero action and the random policy.
 SCRIPTED_CONTROLLERS: Dict[str, Policy] = {
     'control:point_mass-easy': _point_mass_controller,
     'control:point_mass-hard': _point_mass_controller,
+    # Reach, grasp and lift the green cube, whatever the task rewards.
+    **{f'sawyer:{task}': _sawyer_pick_and_lift for task in (
+        'reach', 'grasp', 'lift', 'place_wide', 'place_narrow', 'stack',
+        'stack_and_leave', 'bring_to_centre', 'bring_to_corner')},
 }
 
 
 @dataclasses.dataclass(frozen=True)
 class Behaviour:
-  """A behaviour policy: scripted action plus N(0, noise²), or uniform random."""
+  """A behaviour policy: scripted action plus Gaussian noise of `noise`
+  half-ranges, or uniform random."""
   tag: str
   noise: Optional[float]  # None: uniformly random actions.
 
@@ -48,8 +58,10 @@ class Behaviour:
     high = np.broadcast_to(action_spec.maximum, action_spec.shape)
     if self.noise is None:
       return rng.uniform(low, high).astype(np.float32)
-    action = controller(observation) + self.noise * rng.standard_normal(
-        action_spec.shape)
+    # Noise in units of each action's half-range (the Sawyer's translations
+    # span ±0.07 m/s, its wrist ±1 rad/s).
+    action = controller(observation) + self.noise * (high - low) / 2 * (
+        rng.standard_normal(action_spec.shape))
     return np.clip(action, low, high).astype(np.float32)
 
 

@@ -1,4 +1,5 @@
-"""Environments by id: `control:<domain>-<task>` for the DeepMind control suite.
+"""Environments by id: `control:<domain>-<task>` for the DeepMind control
+suite, `sawyer:<task>` for the Sawyer stacking tasks (ABM paper §5.2).
 
 Every environment is a `dm_env.Environment` with one flat float32 observation
 vector and float32 actions, so learners, restorers and datasets never need to
@@ -40,6 +41,19 @@ def _control_suite_factory(domain: str, task: str) -> EnvFactory:
   return make
 
 
+def _register_sawyer() -> None:
+  from environments.sawyer import rewards  # pylint: disable=g-import-not-at-top
+
+  def factory(task):
+    def make(seed: Optional[int]) -> dm_env.Environment:
+      from environments.sawyer import env  # pylint: disable=g-import-not-at-top
+      return env.SawyerStacking(task=task, seed=seed)
+    return make
+
+  for task in {**rewards.TASKS, **rewards.NEW_TASKS}:
+    register(f'sawyer:{task}', factory(task))
+
+
 def _register_control_suite() -> None:
   from dm_control import suite  # pylint: disable=g-import-not-at-top
   for domain, task in suite.ALL_TASKS:
@@ -70,3 +84,4 @@ def _ensure_registered() -> None:
   if not _registered:
     _registered = True
     _register_control_suite()
+    _register_sawyer()

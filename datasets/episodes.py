@@ -26,7 +26,7 @@ import os
 import re
 import shutil
 import uuid
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import dm_env
 from dm_env import specs
@@ -188,6 +188,17 @@ def read_episode(path: str) -> Episode:
   reward = np.append(reward, np.float32(0))
   discount = np.append(discount, np.float32(0))
   return Episode(observation, action, reward, discount, metadata)
+
+
+def relabelled(episode: Episode, reward_fn: Callable[[np.ndarray], Any]
+               ) -> Episode:
+  """The episode with rewards recomputed for another task: r_t is the task's
+  reward of the observation reached, reward_fn(s_{t+1}), as the Sawyer
+  environments compute it online (ABM paper §5.2: tasks never executed in
+  the data can be learned from it)."""
+  reward = np.zeros_like(episode.reward)
+  reward[:-1] = np.asarray(reward_fn(episode.observation[1:]), np.float32)
+  return dataclasses.replace(episode, reward=reward)
 
 
 def read_episode_metadata(path: str) -> Dict[str, Any]:

@@ -70,7 +70,10 @@ class Restorer:
                max_passes: Optional[int] = None,
                max_in_flight_items: int = 32,
                should_stop: Optional[Callable[[], bool]] = None,
-               first_episodes: Optional[int] = None):
+               first_episodes: Optional[int] = None,
+               reward_fn: Optional[Callable[[np.ndarray], np.ndarray]] = None):
+    """`reward_fn`: relabel each episode's rewards with this function of the
+    observations (`episodes.relabelled`) as it is read."""
     self._files = episodes_lib.list_episodes(
         dataset_dir, first_episodes)[shard_index::num_shards]
     self._dataset_dir = dataset_dir
@@ -87,6 +90,7 @@ class Restorer:
     # so the restorer returns promptly when its program stops.
     self._should_stop = should_stop or (lambda: False)
     self._shard_name = f'restorer {shard_index}/{num_shards}'
+    self._reward_fn = reward_fn
     self.stats = RestorerStats()
 
   def run(self) -> RestorerStats:
@@ -145,6 +149,8 @@ class Restorer:
       self.stats.files_skipped += 1
       self._count(files_skipped=1)
       return None
+    if self._reward_fn is not None:
+      episode = episodes_lib.relabelled(episode, self._reward_fn)
     length = len(episode.observation)
     if length < self._snippet_length:
       self.stats.episodes_too_short += 1

@@ -1,6 +1,7 @@
-"""Environments: the control suite (and, later, Sawyer stacking) by id."""
+"""Environments by id: the control suite and the Sawyer stacking cell."""
 
 from environments.registry import UnknownEnvironmentError
 from environments.registry import env_ids
 from environments.registry import make
+from environments.registry import observation_reward
 from environments.registry import register

@@ -7,24 +7,40 @@ know which suite a task comes from. Other suites (the Sawyer stacking tasks)
 register themselves with `register()`.
 """
 
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import dm_env
 
 EnvFactory = Callable[[Optional[int]], dm_env.Environment]
+# observations [..., O] -> rewards [...]
+ObservationReward = Callable[[Any], Any]
 
 _FACTORIES: Dict[str, EnvFactory] = {}
+_OBSERVATION_REWARDS: Dict[str, ObservationReward] = {}
 
 
 class UnknownEnvironmentError(ValueError):
   """An environment id that is not in the registry."""
 
 
-def register(env_id: str, factory: EnvFactory) -> None:
-  """Adds `env_id` to the registry; `factory(seed)` builds the environment."""
+def register(env_id: str, factory: EnvFactory,
+             observation_reward: Optional[ObservationReward] = None) -> None:
+  """Adds `env_id` to the registry; `factory(seed)` builds the environment.
+
+  `observation_reward`, where the task's reward is a function of the
+  observation reached, lets logged data of any task be relabelled for this
+  one (`abmrl train --relabel`)."""
   if env_id in _FACTORIES:
     raise ValueError(f'environment id registered twice: {env_id}')
   _FACTORIES[env_id] = factory
+  if observation_reward is not None:
+    _OBSERVATION_REWARDS[env_id] = observation_reward
+
+
+def observation_reward(env_id: str) -> Optional[ObservationReward]:
+  """The task's reward as a function of observations, if it has one."""
+  _ensure_registered()
+  return _OBSERVATION_REWARDS.get(env_id)
 
 
 def _control_suite_factory(domain: str, task: str) -> EnvFactory:
@@ -50,8 +66,8 @@ def _register_sawyer() -> None:
       return env.SawyerStacking(task=task, seed=seed)
     return make
 
-  for task in {**rewards.TASKS, **rewards.NEW_TASKS}:
-    register(f'sawyer:{task}', factory(task))
+  for task, reward in {**rewards.TASKS, **rewards.NEW_TASKS}.items():
+    register(f'sawyer:{task}', factory(task), observation_reward=reward)
 
 
 def _register_control_suite() -> None:

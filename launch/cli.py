@@ -116,6 +116,15 @@ def train(args) -> int:
                        f'offline and an online part of {args.snippets_per_item}'
                        ' snippets (--snippets-per-item)')
   spec = check_dataset(args.dataset, args.env)
+  if spec.env_id != args.env and not args.relabel:
+    raise UsageError(f'dataset {args.dataset} holds {spec.env_id} data; to '
+                     f'train for {args.env}, add --relabel (rewards '
+                     'recomputed from observations)')
+  if args.relabel:
+    import environments  # pylint: disable=g-import-not-at-top
+    if environments.observation_reward(args.env) is None:
+      raise UsageError(f'--relabel: {args.env} has no reward defined on '
+                       'observations (the sawyer:<task> environments have)')
   run_dir = args.run_dir or os.path.join(
       'runs', f'{args.agent}-{args.env.replace(":", "_")}')
   config = config_lib.TrainConfig(
@@ -129,7 +138,7 @@ def train(args) -> int:
       snippets_per_item=args.snippets_per_item, replay_size=args.replay_size,
       min_replay_size=args.min_replay_size,
       samples_per_insert=args.samples_per_insert, seed=args.seed,
-      first_episodes=args.first_episodes,
+      first_episodes=args.first_episodes, relabel=args.relabel,
       offline_steps=args.offline_steps, online_actors=args.online_actors,
       online_fraction=args.online_fraction,
       online_samples_per_insert=args.online_samples_per_insert,
@@ -323,6 +332,10 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument('--first-episodes', type=int, metavar='N',
                  help='restore only the first N episodes of each behaviour '
                  'tag (seed): the paper\'s data regimes as views')
+  p.add_argument('--relabel', action='store_true',
+                 help='recompute the data\'s rewards for --env\'s task from '
+                 'the observations as restorers read them (e.g. learn '
+                 'sawyer:bring_to_corner from sawyer:lift data)')
   p.add_argument('--offline-steps', type=int, metavar='N',
                  help='offline→online fine-tuning: after N learner steps on '
                  'the dataset, online actors act with the policy, log their '

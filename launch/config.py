@@ -24,6 +24,8 @@ class TrainConfig:
   samples_per_insert: float = 8.0
   restorer_interleave: int = 8
   first_episodes: Optional[int] = None  # per behaviour tag (seed)
+  # Recompute the data's rewards for env_id's task from the observations.
+  relabel: bool = False
   # Offline→online fine-tuning: after `offline_steps` learner steps, online
   # actors act with the policy and insert into an online table; each batch
   # then takes `online_fraction` of its snippets from it. None: offline only.

@@ -154,7 +154,9 @@ def build_program(config: config_lib.TrainConfig,
           num_shards=config.restorers, interleave=config.restorer_interleave,
           seed=config.seed, counter=counter,
           should_stop=nodes.program_stopping,
-          first_episodes=config.first_episodes))
+          first_episodes=config.first_episodes,
+          reward_fn=(environments.observation_reward(config.env_id)
+                     if config.relabel else None)))
   with program.group('learner'):
     learner = program.add_node(lp.CourierNode(
         nodes.ServeAfterRun, _make_learner, config, spec, replay, counter))

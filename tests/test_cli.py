@@ -93,3 +93,12 @@ def test_unknown_flag_is_one_line(capsys, small_dataset):
   assert exit_info.value.code == 2
   err = capsys.readouterr().err.strip().splitlines()
   assert len(err) == 1 and '--stepz' in err[0], err
+
+
+def test_data_of_another_task_needs_relabelling(capsys, small_dataset):
+  # point_mass-hard has point_mass-easy's spec but another task.
+  line = _error_line(capsys, _train(small_dataset, 'control:point_mass-hard'))
+  assert 'holds control:point_mass-easy data' in line and '--relabel' in line
+  line = _error_line(capsys, _train(small_dataset, 'control:point_mass-hard',
+                                    '--relabel'))
+  assert 'no reward defined on observations' in line

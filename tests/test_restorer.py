@@ -204,3 +204,43 @@ def test_first_episodes_restores_only_that_view(small_dataset, queue_server):
   expected = _windows(first)
   assert collections.Counter(
       _key(s) for s in _drain(queue_server, stats.snippets)) == expected
+
+
+def test_restored_episodes_carry_the_relabelled_task_rewards(tmp_path):
+  """Sawyer lift data restored for bring_to_corner, a task never executed:
+  every transition's reward is bring_to_corner of the observation reached."""
+  from datasets import generate
+  from environments.sawyer import rewards
+  directory = str(tmp_path / 'lift')
+  generate.generate('sawyer:lift', directory, episodes_per_behaviour=1,
+                    seed=0, max_steps_per_episode=30, progress=None)
+  server = _queue_server(directory)
+  try:
+    restorer = restorer_lib.Restorer(
+        directory, reverb.Client(f'localhost:{server.port}'), 'snippets',
+        SNIPPET_LENGTH, max_passes=1, reward_fn=rewards.bring_to_corner)
+    stats = restorer.run()
+    snippets = _drain(server, stats.items)
+  finally:
+    server.stop()
+  assert len(snippets) == stats.snippets > 50
+  changed = 0
+  for snippet in snippets:
+    observation, reward = snippet['observation'], snippet['reward']
+    for t in range(SNIPPET_LENGTH - 1):
+      if snippet['discount'][t] == 0 and reward[t] == 0:  # past the end
+        continue
+      expected = rewards.bring_to_corner(observation[t + 1])
+      np.testing.assert_allclose(reward[t], expected, rtol=1e-5, atol=1e-7)
+      changed += abs(expected - rewards.lift(observation[t + 1])) > 1e-3
+  assert changed > 0  # the two tasks' rewards differ on these data
+
+
+def test_relabelled_episode_rewards_are_the_task_of_the_next_observation():
+  observation = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
+  episode = episodes.Episode(observation, np.zeros((4, 1), np.float32),
+                             np.ones(4, np.float32), np.ones(4, np.float32), {})
+  relabelled = episodes.relabelled(episode, lambda o: o[..., 0] * 2)
+  np.testing.assert_allclose(relabelled.reward,
+                             [*(observation[1:, 0] * 2), 0.0], rtol=1e-6)
+  np.testing.assert_array_equal(relabelled.observation, observation)

@@ -147,6 +147,16 @@ class SawyerStacking(dm_env.Environment):
       return dm_env.truncation(reward, observation)
     return dm_env.transition(reward, observation)
 
+  def render(self, width: int = 640, height: int = 480,
+             camera: str = 'front') -> np.ndarray:
+    """An RGB image [H, W, 3] of the cell, offscreen (MUJOCO_GL=egl or
+    osmesa where there is no display). Not exercised on the development
+    machine: it has neither a GL-capable EGL device nor OSMesa."""
+    if getattr(self, '_renderer', None) is None:
+      self._renderer = mujoco.Renderer(self._model, height, width)
+    self._renderer.update_scene(self._data, camera=camera)
+    return self._renderer.render()
+
   def wrist_force(self) -> np.ndarray:
     return self._data.sensor('wrist_force').data.copy()
 

@@ -1,16 +1,19 @@
 """What every learner shares: the step loop, counting, logging, saving.
 
-A learner subclass sets `_step_fn` (a compiled step returning metrics),
-`_iterator`, `_num_steps` (a tf.Variable, checkpointed), `_variables` (name
--> variables served to evaluators), `_counter`, `_logger`, `_max_steps` and
-optionally `_checkpointer`.
+A learner subclass calls `_init_loop` (dataset iterator, counter, logger,
+step budget), sets `_step_fn` (a compiled step returning metrics),
+`_num_steps` (a tf.Variable, checkpointed), `_variables` (name -> variables
+served to evaluators) and optionally `_checkpointer` (`_make_checkpointer`).
 """
 
 import time
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 import acme
+from acme.tf import savers as tf2_savers
 from acme.tf import utils as tf2_utils
+from acme.utils import counting
+from acme.utils import loggers
 import numpy as np
 
 
@@ -19,6 +22,25 @@ class StepLoopLearner(acme.Learner):
 
   _checkpointer = None
   _timestamp = None
+
+  def _init_loop(self, dataset, counter: Optional[counting.Counter],
+                 logger: Optional[loggers.Logger],
+                 max_steps: Optional[int]) -> None:
+    self._iterator = dataset
+    self._counter = counter or counting.Counter()
+    self._logger = logger or loggers.make_default_logger('learner')
+    self._max_steps = max_steps
+
+  @staticmethod
+  def _make_checkpointer(checkpoint_dir: Optional[str],
+                         objects: Dict[str, Any]):
+    """Acme's Checkpointer at <checkpoint_dir>/checkpoints/learner; it
+    restores the latest checkpoint, so a restarted run resumes."""
+    if checkpoint_dir is None:
+      return None
+    return tf2_savers.Checkpointer(
+        objects_to_save=objects, directory=checkpoint_dir,
+        subdirectory='learner', add_uid=False, time_delta_minutes=5.)
 
   def step(self) -> None:
     metrics = self._step_fn(next(self._iterator))

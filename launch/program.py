@@ -113,6 +113,21 @@ def _make_evaluator(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
       phase_switch_step=config.offline_steps)
 
 
+def _make_actor(config, spec: episodes.DatasetSpec, index: int, replay,
+                learner, counter, env_seed: int, **actor_args):
+  """A CollectingActor acting with the learner's policy (`config`: a
+  CollectConfig or, for fine-tuning, a TrainConfig)."""
+  return collect_lib.CollectingActor(
+      environment=environments.make(config.env_id, seed=env_seed),
+      env_id=config.env_id, seed=config.seed, actor_index=index,
+      policy_network=registry.make_evaluated_network(
+          _agent_config(config), spec.action_shape[0], 'policy'),
+      variable_source=learner, replay=replay,
+      snippet_length=config.snippet_length,
+      snippets_per_item=config.snippets_per_item, counter=counter,
+      should_stop=nodes.program_stopping, **actor_args)
+
+
 def _make_online_actor(config: config_lib.TrainConfig,
                        spec: episodes.DatasetSpec, index: int, replay,
                        learner, counter):
@@ -121,17 +136,11 @@ def _make_online_actor(config: config_lib.TrainConfig,
   def offline_phase_over():
     return counter.get_counts().get('learner_steps', 0) >= config.offline_steps
 
-  return collect_lib.CollectingActor(
-      environment=environments.make(config.env_id,
-                                    seed=config.seed + 2000 + index),
-      env_id=config.env_id, dataset_dir=config.online_data_dir,
-      seed=config.seed, actor_index=index, target_episodes=None,
-      policy_network=registry.make_evaluated_network(
-          _agent_config(config), spec.action_shape[0], 'policy'),
-      variable_source=learner, replay=replay,
-      table=replay_lib.ONLINE_TABLE, snippet_length=config.snippet_length,
-      snippets_per_item=config.snippets_per_item, counter=counter,
-      should_stop=nodes.program_stopping, behaviour='online',
+  return _make_actor(
+      config, spec, index, replay, learner, counter,
+      env_seed=config.seed + 2000 + index,
+      dataset_dir=config.online_data_dir, target_episodes=None,
+      table=replay_lib.ONLINE_TABLE, behaviour='online',
       should_start=offline_phase_over)
 
 
@@ -203,23 +212,18 @@ def _make_online_learner(config: config_lib.CollectConfig,
       config.run_dir, None)
 
 
-def _make_actor(config: config_lib.CollectConfig, spec: episodes.DatasetSpec,
-                index: int, replay, learner, counter):
+def _make_collecting_actor(config: config_lib.CollectConfig,
+                           spec: episodes.DatasetSpec, index: int, replay,
+                           learner, counter):
   done = episodes.count_episodes(config.dataset_dir,
                                  collect_lib.seed_tag(config.seed))
   # A fresh environment seed per seed, actor and resumption.
   env_seed = int(np.random.SeedSequence(
       [config.seed, index, done]).generate_state(1)[0])
-  return collect_lib.CollectingActor(
-      environment=environments.make(config.env_id, seed=env_seed),
-      env_id=config.env_id, dataset_dir=config.dataset_dir, seed=config.seed,
-      actor_index=index, target_episodes=config.episodes,
-      policy_network=registry.make_evaluated_network(
-          _agent_config(config), spec.action_shape[0], 'policy'),
-      variable_source=learner, replay=replay,
-      table=replay_lib.SNIPPET_TABLE, snippet_length=config.snippet_length,
-      snippets_per_item=config.snippets_per_item, counter=counter,
-      should_stop=nodes.program_stopping)
+  return _make_actor(config, spec, index, replay, learner, counter,
+                     env_seed=env_seed, dataset_dir=config.dataset_dir,
+                     target_episodes=config.episodes,
+                     table=replay_lib.SNIPPET_TABLE)
 
 
 def build_collect_program(config: config_lib.CollectConfig,
@@ -238,8 +242,8 @@ def build_collect_program(config: config_lib.CollectConfig,
         counter))
   with program.group('actor'):
     for k in range(config.actors):
-      program.add_node(lp.PyNode(nodes.run, _make_actor, config, spec, k,
-                                 replay, learner, counter))
+      program.add_node(lp.PyNode(nodes.run, _make_collecting_actor, config,
+                                 spec, k, replay, learner, counter))
   with program.group('monitor'):
     program.add_node(lp.PyNode(
         nodes.run, nodes.CollectMonitor, counter, learner, config.actors,

@@ -18,7 +18,6 @@ every `target_update_period` steps.
 import copy
 from typing import Dict, Iterator, List, Optional, Tuple
 
-from acme.tf import savers as tf2_savers
 from acme.tf import utils as tf2_utils
 from acme.utils import counting
 from acme.utils import loggers
@@ -65,10 +64,7 @@ class ABMLearner(base.StepLoopLearner):
     if config.improvement == 'none' and config.prior == 'none':
       raise ValueError('prior-only mode needs a prior')
     self._config = config
-    self._iterator = dataset
-    self._counter = counter or counting.Counter()
-    self._logger = logger or loggers.make_default_logger('learner')
-    self._max_steps = max_steps
+    self._init_loop(dataset, counter, logger, max_steps)
     self._has_policy = config.improvement != 'none'
     self._has_prior = config.prior != 'none'
 
@@ -101,25 +97,19 @@ class ABMLearner(base.StepLoopLearner):
     self._variables = {'policy': self._policy.variables,
                        'prior': self._prior.variables,
                        'critic': self._critic.variables}
-    self._checkpointer = None
-    if checkpoint_dir is not None:
-      self._checkpointer = tf2_savers.Checkpointer(
-          objects_to_save={
-              'policy': self._policy, 'prior': self._prior,
-              'critic': self._critic, 'target_policy': self._target_policy,
-              'target_prior': self._target_prior,
-              'target_critic': self._target_critic,
-              'critic_optimizer': self._critic_optimizer,
-              'policy_optimizer': self._policy_optimizer,
-              'prior_optimizer': self._prior_optimizer,
-              'dual_optimizer': self._dual_optimizer,
-              'temperature': self._temperature,
-              'alpha_mean': self._alpha_mean,
-              'alpha_stddev': self._alpha_stddev, 'svg_eta': self._svg_eta,
-              'num_steps': self._num_steps},
-          # Acme writes <checkpoint_dir>/checkpoints/learner.
-          directory=checkpoint_dir, subdirectory='learner', add_uid=False,
-          time_delta_minutes=5.)
+    self._checkpointer = self._make_checkpointer(
+        checkpoint_dir,
+        dict(policy=self._policy, prior=self._prior, critic=self._critic,
+             target_policy=self._target_policy,
+             target_prior=self._target_prior,
+             target_critic=self._target_critic,
+             critic_optimizer=self._critic_optimizer,
+             policy_optimizer=self._policy_optimizer,
+             prior_optimizer=self._prior_optimizer,
+             dual_optimizer=self._dual_optimizer,
+             temperature=self._temperature, alpha_mean=self._alpha_mean,
+             alpha_stddev=self._alpha_stddev, svg_eta=self._svg_eta,
+             num_steps=self._num_steps))
     self._step_fn = tf.function(self._step, jit_compile=config.jit_compile)
 
   # --- the update -----------------------------------------------------------

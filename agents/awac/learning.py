@@ -13,7 +13,6 @@ online (actors insert beside the restorers; launch/program.py).
 import copy
 from typing import Dict, Iterator, Optional
 
-from acme.tf import savers as tf2_savers
 from acme.tf import utils as tf2_utils
 from acme.utils import counting
 from acme.utils import loggers
@@ -51,10 +50,7 @@ class AWACLearner(base.StepLoopLearner):
                checkpoint_dir: Optional[str] = None,
                max_steps: Optional[int] = None):
     self._config = config
-    self._iterator = dataset
-    self._counter = counter or counting.Counter()
-    self._logger = logger or loggers.make_default_logger('learner')
-    self._max_steps = max_steps
+    self._init_loop(dataset, counter, logger, max_steps)
     self._policy = policy_network
     self._critics = list(critic_networks)
     self._target_critics = [copy.deepcopy(c) for c in self._critics]
@@ -70,19 +66,15 @@ class AWACLearner(base.StepLoopLearner):
     self._critic_optimizer = snt.optimizers.Adam(config.critic_learning_rate)
     self._num_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
     self._variables = {'policy': self._policy.variables}
-    self._checkpointer = None
-    if checkpoint_dir is not None:
-      self._checkpointer = tf2_savers.Checkpointer(
-          objects_to_save={
-              'policy': self._policy,
-              'critic_1': self._critics[0], 'critic_2': self._critics[1],
-              'target_critic_1': self._target_critics[0],
-              'target_critic_2': self._target_critics[1],
-              'policy_optimizer': self._policy_optimizer,
-              'critic_optimizer': self._critic_optimizer,
-              'num_steps': self._num_steps},
-          directory=checkpoint_dir, subdirectory='learner', add_uid=False,
-          time_delta_minutes=5.)
+    self._checkpointer = self._make_checkpointer(
+        checkpoint_dir,
+        dict(policy=self._policy, critic_1=self._critics[0],
+             critic_2=self._critics[1],
+             target_critic_1=self._target_critics[0],
+             target_critic_2=self._target_critics[1],
+             policy_optimizer=self._policy_optimizer,
+             critic_optimizer=self._critic_optimizer,
+             num_steps=self._num_steps))
     self._step_fn = tf.function(self._step, jit_compile=config.jit_compile)
 
   def _min_q(self, critics, states, actions) -> tf.Tensor:

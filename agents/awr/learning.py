@@ -15,7 +15,6 @@ mode); online, actors insert beside the restorers.
 
 from typing import Dict, Iterator, Optional
 
-from acme.tf import savers as tf2_savers
 from acme.tf import utils as tf2_utils
 from acme.utils import counting
 from acme.utils import loggers
@@ -42,10 +41,7 @@ class AWRLearner(base.StepLoopLearner):
                checkpoint_dir: Optional[str] = None,
                max_steps: Optional[int] = None):
     self._config = config
-    self._iterator = dataset
-    self._counter = counter or counting.Counter()
-    self._logger = logger or loggers.make_default_logger('learner')
-    self._max_steps = max_steps
+    self._init_loop(dataset, counter, logger, max_steps)
     self._policy = policy_network
     self._value = value_network
     observation = tf.TensorSpec([observation_size], tf.float32)
@@ -57,16 +53,11 @@ class AWRLearner(base.StepLoopLearner):
         config.value_learning_rate, config.momentum)
     self._num_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
     self._variables = {'policy': self._policy.variables}
-    self._checkpointer = None
-    if checkpoint_dir is not None:
-      self._checkpointer = tf2_savers.Checkpointer(
-          objects_to_save={
-              'policy': self._policy, 'value': self._value,
-              'policy_optimizer': self._policy_optimizer,
-              'value_optimizer': self._value_optimizer,
-              'num_steps': self._num_steps},
-          directory=checkpoint_dir, subdirectory='learner', add_uid=False,
-          time_delta_minutes=5.)
+    self._checkpointer = self._make_checkpointer(
+        checkpoint_dir,
+        dict(policy=self._policy, value=self._value,
+             policy_optimizer=self._policy_optimizer,
+             value_optimizer=self._value_optimizer, num_steps=self._num_steps))
     self._step_fn = tf.function(self._step, jit_compile=config.jit_compile)
 
   def _step(self, batch: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:

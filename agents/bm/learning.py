@@ -2,7 +2,6 @@
 
 from typing import Dict, Iterator, Optional
 
-from acme.tf import savers as tf2_savers
 from acme.tf import utils as tf2_utils
 from acme.utils import counting
 from acme.utils import loggers
@@ -31,27 +30,18 @@ class BMLearner(base.StepLoopLearner):
                checkpoint_dir: Optional[str] = None,
                max_steps: Optional[int] = None):
     self._policy = policy_network
-    self._iterator = dataset
     self._config = config
-    self._counter = counter or counting.Counter()
-    self._logger = logger or loggers.make_default_logger('learner')
-    self._max_steps = max_steps
+    self._init_loop(dataset, counter, logger, max_steps)
     self._optimizer = snt.optimizers.Adam(config.learning_rate)
     self._num_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
     tf2_utils.create_variables(
         self._policy, [tf.TensorSpec([observation_size], tf.float32)])
     self._variables = {'policy': self._policy.variables}
 
-    self._checkpointer = None
-    if checkpoint_dir is not None:
-      # Restores the latest checkpoint, if any, so a restarted run resumes.
-      self._checkpointer = tf2_savers.Checkpointer(
-          objects_to_save={'policy': self._policy,
-                           'optimizer': self._optimizer,
-                           'num_steps': self._num_steps},
-          # Acme writes <checkpoint_dir>/checkpoints/learner.
-          directory=checkpoint_dir, subdirectory='learner', add_uid=False,
-          time_delta_minutes=5.)
+    self._checkpointer = self._make_checkpointer(
+        checkpoint_dir,
+        dict(policy=self._policy, optimizer=self._optimizer,
+             num_steps=self._num_steps))
     self._step_fn = tf.function(self._step, jit_compile=config.jit_compile)
 
   def _step(self, batch: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:

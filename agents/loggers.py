@@ -2,7 +2,8 @@
 
 import functools
 import os
-from typing import Optional
+import time
+from typing import Any, Mapping, Optional
 
 from acme.utils import loggers
 from acme.utils.loggers import tf_summary
@@ -29,4 +30,29 @@ def make_logger(run_dir: Optional[str], label: str,
     outputs.append(loggers.TerminalLogger(
         label=label, print_fn=functools.partial(print, flush=True)))
   logger = loggers.NoneFilter(loggers.Dispatcher(outputs))
-  return loggers.TimeFilter(logger, time_delta) if time_delta else logger
+  return TimeFilterKeepingLast(logger, time_delta) if time_delta else logger
+
+
+class TimeFilterKeepingLast(loggers.Logger):
+  """Acme's TimeFilter, except that `close` writes the last data it held
+  back: a learner's log then always ends with its final step."""
+
+  def __init__(self, to: loggers.Logger, time_delta: float):
+    self._to = to
+    self._time_delta = time_delta
+    self._last_write = 0.0
+    self._held: Optional[Mapping[str, Any]] = None
+
+  def write(self, data: Mapping[str, Any]) -> None:
+    now = time.time()
+    if now - self._last_write >= self._time_delta:
+      self._to.write(data)
+      self._last_write, self._held = now, None
+    else:
+      self._held = data
+
+  def close(self) -> None:
+    if self._held is not None:
+      self._to.write(self._held)
+      self._held = None
+    self._to.close()

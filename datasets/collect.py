@@ -65,11 +65,13 @@ class CollectingActor:
                should_stop: Optional[Callable[[], bool]] = None,
                variable_key: str = 'policy',
                behaviour: Optional[str] = None,
-               should_start: Optional[Callable[[], bool]] = None):
+               should_start: Optional[Callable[[], bool]] = None,
+               policy_name: str = 'mpo'):
     """`target_episodes` None: act until stopped (online fine-tuning);
     `behaviour`: the episodes' tag (default seed<S>); `should_start`: polled
     once a second before the first episode (e.g. the end of an offline
-    phase)."""
+    phase); `policy_name`: the learner's agent, for the metadata."""
+    self._policy_name = policy_name
     self._env = environment
     self._action_spec = environment.action_spec()
     self._dataset_dir = dataset_dir
@@ -144,9 +146,8 @@ class CollectingActor:
       rows['discount'].append(timestep.discount)
     episode_return = self._writer.episode_return
     path = self._writer.end_episode(
-        max_episodes=self._target, seed=self._seed, policy='mpo',
-        actor=self._actor_index,
-        learner_steps=int(learner_steps))
+        max_episodes=self._target, seed=self._seed, policy=self._policy_name,
+        actor=self._actor_index, learner_steps=int(learner_steps))
     if path is None or self._should_stop():
       return path
     self.episodes += 1

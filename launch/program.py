@@ -141,7 +141,7 @@ def _make_online_actor(config: config_lib.TrainConfig,
       env_seed=config.seed + 2000 + index,
       dataset_dir=config.online_data_dir, target_episodes=None,
       table=replay_lib.ONLINE_TABLE, behaviour='online',
-      should_start=offline_phase_over)
+      should_start=offline_phase_over, policy_name=config.agent)
 
 
 def build_program(config: config_lib.TrainConfig,

@@ -140,6 +140,7 @@ def test_offline_then_online_awac_in_one_run(small_dataset, tmp_path):
   assert online and all('/online/' in p for p in online)
   metadata = episodes.read_episode_metadata(online[0])
   assert metadata['behaviour'] == 'online' and metadata['learner_steps'] >= 10
+  assert metadata['policy'] == 'awac'
   evaluations = run_lib.read_csv(os.path.join(
       run_dir, 'logs', 'evaluator_policy_0', 'logs.csv'))
   assert {r['online'] for r in evaluations} == {0, 1}, evaluations

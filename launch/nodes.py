@@ -113,14 +113,6 @@ class StopWhenDone:
       time.sleep(self._poll)
     lp.stop()
 
-  def _report(self, line: str) -> None:
-    # Also to a file: Launchpad pipes node output through `sed`, which
-    # holds it back in blocks when the terminal is redirected to a file.
-    print(line, flush=True)
-    if self._progress_file:
-      with open(self._progress_file, 'a') as f:
-        print(time.strftime('%Y-%m-%d %H:%M:%S'), line, file=f)
-
 
 class CollectMonitor:
   """Prints a collection's progress; when every actor is done (the seed

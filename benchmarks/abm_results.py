@@ -11,11 +11,18 @@ Usage:
   python benchmarks/abm_results.py [--steps 3000] [--out docs/results]
   python benchmarks/abm_results.py --env control:cheetah-run \
       --dataset data/mpo-cheetah_run --agents awac,abm_mpo \
-      --offline-steps 5000 --steps 10000 --name finetune_cheetah
+      --offline-steps 5000 --steps 10000 --name finetune_cheetah --seeds 0,1,2
+
+With several --seeds, each agent runs once per seed (runs/<agent>/seed<S>);
+the plot shows the mean over seeds with the range shaded, and the table the
+mean ± standard deviation, plus for fine-tuning runs the mean online
+evaluation and the online learner steps until the policy first beats the
+data's best episode.
 """
 
 import argparse
 import glob
+import math
 import os
 import sys
 import time
@@ -53,6 +60,11 @@ def main():
   parser.add_argument('--env', default=ENV_ID)
   parser.add_argument('--first-episodes', type=int)
   parser.add_argument('--offline-steps', type=int)
+  parser.add_argument('--seeds', default='0',
+                      help='comma-separated run seeds (default 0)')
+  parser.add_argument('--eval-every', type=int,
+                      help='learner steps between evaluations (default '
+                      'steps/10)')
   parser.add_argument('--name', default='abm_point_mass',
                       help='basename of the PNG and table written to --out')
   parser.add_argument('--plot-only', action='store_true',
@@ -68,6 +80,7 @@ def main():
   from launch import cli
   from launch import run as run_lib
   from agents import registry
+  import numpy as np
   if not episodes.list_episodes(args.dataset):
     if args.env != ENV_ID:
       sys.exit(f'abmrl: error: no episodes in {args.dataset}')
@@ -76,34 +89,39 @@ def main():
   info = summary.summarize(args.dataset, args.first_episodes)
   print(summary.format_summary(info), flush=True)
   spec = episodes.read_spec(args.dataset)
-  results = {}
+  seeds = [int(s) for s in args.seeds.split(',')]
+  results = {}  # agent -> [(result, curves, seconds) per seed]
   for agent in args.agents.split(','):
-    run_dir = os.path.abspath(os.path.join(args.runs, agent))
     fields = vars(registry.get(agent).config_class())
     overrides = cli._agent_overrides(  # pylint: disable=protected-access
         agent, [kv for kv in args.set if kv.partition('=')[0] in fields])
-    config = config_lib.TrainConfig(
-        agent=agent, env_id=args.env,
-        dataset_dir=os.path.abspath(args.dataset), run_dir=run_dir,
-        steps=args.steps, restorers=1, evaluators=1,
-        eval_episodes=args.eval_episodes,
-        eval_every_learner_steps=max(1, args.steps // 10),
-        snippet_length=registry.get(agent).snippet_length,
-        replay_size=200_000, min_replay_size=5_000, samples_per_insert=32.0,
-        first_episodes=args.first_episodes, offline_steps=args.offline_steps,
-        agent_config=overrides)
-    start = time.time()
-    if args.plot_only:
-      result = run_lib.read_result(run_dir)
-      with open(os.path.join(run_dir, 'wall_seconds')) as f:
-        seconds = float(f.read())
-    else:
-      result = run_lib.train(config, spec, launch_type='local_mp')
-      seconds = time.time() - start
-      with open(os.path.join(run_dir, 'wall_seconds'), 'w') as f:
-        f.write(f'{seconds:.1f}')
-    results[agent] = (result, curves(run_dir), seconds)
-    print(run_lib.format_summary(result), flush=True)
+    for seed in seeds:
+      run_dir = os.path.abspath(os.path.join(args.runs, agent, f'seed{seed}'))
+      config = config_lib.TrainConfig(
+          agent=agent, env_id=args.env,
+          dataset_dir=os.path.abspath(args.dataset), run_dir=run_dir,
+          steps=args.steps, restorers=1, evaluators=1,
+          eval_episodes=args.eval_episodes,
+          eval_every_learner_steps=args.eval_every or max(1, args.steps // 10),
+          snippet_length=registry.get(agent).snippet_length,
+          replay_size=200_000, min_replay_size=5_000, samples_per_insert=32.0,
+          first_episodes=args.first_episodes,
+          offline_steps=args.offline_steps, seed=seed,
+          agent_config=overrides)
+      start = time.time()
+      if args.plot_only:
+        result = run_lib.read_result(run_dir)
+        with open(os.path.join(run_dir, 'wall_seconds')) as f:
+          seconds = float(f.read())
+      else:
+        print(f'== {agent} seed {seed}', flush=True)
+        result = run_lib.train(config, spec, launch_type='local_mp')
+        seconds = time.time() - start
+        with open(os.path.join(run_dir, 'wall_seconds'), 'w') as f:
+          f.write(f'{seconds:.1f}')
+      results.setdefault(agent, []).append(
+          (result, curves(run_dir), seconds))
+      print(run_lib.format_summary(result), flush=True)
 
   import matplotlib
   matplotlib.use('Agg')
@@ -112,11 +130,22 @@ def main():
   fig, ax = plt.subplots(figsize=(9, 4.5))
   colours = {'abm_mpo': 'tab:red', 'bm_mpo': 'tab:blue', 'mpo': 'tab:green',
              'awac': 'tab:purple', 'awr': 'tab:orange'}
-  for agent, (_, agent_curves, _) in results.items():
-    for label, (steps, returns) in agent_curves.items():
-      ax.plot(steps, returns, color=colours.get(agent, 'black'),
-              linestyle='-' if label == 'policy' else ':',
-              label=f'{agent} [{label}]', marker='o', markersize=3)
+  grid = np.linspace(0, args.steps, 101)
+  for agent, runs in results.items():
+    for label in runs[0][1]:
+      on_grid = np.array([np.interp(grid, *agent_curves[label])
+                          for _, agent_curves, _ in runs])
+      style = dict(color=colours.get(agent, 'black'),
+                   linestyle='-' if label == 'policy' else ':')
+      ax.plot(grid, on_grid.mean(axis=0), label=f'{agent} [{label}]'
+              + (f', mean of {len(runs)} seeds' if len(runs) > 1 else ''),
+              **style)
+      if len(runs) > 1:
+        ax.fill_between(grid, on_grid.min(axis=0), on_grid.max(axis=0),
+                        alpha=0.15, color=style['color'])
+      else:
+        ax.plot(*runs[0][1][label], marker='o', markersize=3, linewidth=0,
+                color=style['color'])
   ax.axhline(info.best_return, color='grey', linestyle='--',
              label='best episode in data')
   ax.axhline(info.mean_return, color='grey', linestyle='-.',
@@ -136,15 +165,43 @@ def main():
   png = os.path.join(args.out, f'{args.name}.png')
   fig.savefig(png, dpi=120)
 
-  lines = ['| agent | RL policy | prior | learner steps | wall time |',
-           '|---|---|---|---|---|']
-  for agent, (result, agent_curves, seconds) in results.items():
-    policy = result.final_returns.get('evaluator_policy_0', float('nan'))
-    prior = result.final_returns.get('evaluator_prior_0', float('nan'))
-    lines.append(f'| {agent} | {policy:.1f} | {prior:.1f} | '
-                 f'{result.learner_steps} | {seconds:.0f} s |')
-  lines.append(f'| data: best episode | {info.best_return:.1f} | | | |')
-  lines.append(f'| data: mean episode | {info.mean_return:.1f} | | | |')
+  def mean_std(values):
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+      return ''
+    if len(values) == 1:
+      return f'{values[0]:.1f}'
+    return f'{np.mean(values):.1f} ± {np.std(values):.1f}'
+
+  online = args.offline_steps is not None
+  header = ['agent', 'seeds', 'RL policy (final)', 'prior (final)']
+  if online:
+    header += ['policy, mean of online evaluations',
+               'online steps until policy > data best']
+  header += ['wall time per run']
+  lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+  for agent, runs in results.items():
+    finals = {label: [r.final_returns.get(f'evaluator_{label}_0', math.nan)
+                      for r, _, _ in runs] for label in ('policy', 'prior')}
+    row = [agent, str(len(runs)), mean_std(finals['policy']),
+           mean_std(finals['prior'])]
+    if online:
+      means, crossings = [], []
+      for _, agent_curves, _ in runs:
+        steps, returns = (np.array(x) for x in agent_curves['policy'])
+        after = steps > args.offline_steps
+        means.append(float(returns[after].mean()) if after.any() else math.nan)
+        beat = after & (returns > info.best_return)
+        crossings.append(float(steps[beat][0] - args.offline_steps)
+                         if beat.any() else math.nan)
+      never = sum(math.isnan(c) for c in crossings)
+      row += [mean_std(means), mean_std(crossings)
+              + (f' ({never} of {len(runs)} never)' if never else '')]
+    row.append(f'{np.mean([s for _, _, s in runs]):.0f} s')
+    lines.append('| ' + ' | '.join(row) + ' |')
+  blank = ' |' * (len(header) - 2)
+  lines.append(f'| data: best episode | {info.best_return:.1f} |{blank}')
+  lines.append(f'| data: mean episode | {info.mean_return:.1f} |{blank}')
   table = '\n'.join(lines)
   print(table)
   with open(os.path.join(args.out, f'{args.name}_table.md'), 'w') as f:

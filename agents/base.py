@@ -1,7 +1,8 @@
 """What every learner shares: the step loop, counting, logging, saving.
 
 A learner subclass calls `_init_loop` (dataset iterator, counter, logger,
-step budget), sets `_step_fn` (a compiled step returning metrics),
+step budget), sets `_step_fn` (a compiled step returning metrics; or
+overrides `_train_step` when a step is more than one compiled call),
 `_num_steps` (a tf.Variable, checkpointed), `_variables` (name -> variables
 served to evaluators) and optionally `_checkpointer` (`_make_checkpointer`).
 """
@@ -42,8 +43,11 @@ class StepLoopLearner(acme.Learner):
         objects_to_save=objects, directory=checkpoint_dir,
         subdirectory='learner', add_uid=False, time_delta_minutes=5.)
 
+  def _train_step(self) -> Dict[str, Any]:
+    return self._step_fn(next(self._iterator))
+
   def step(self) -> None:
-    metrics = self._step_fn(next(self._iterator))
+    metrics = self._train_step()
     now = time.time()
     elapsed = now - self._timestamp if self._timestamp else 0.
     self._timestamp = now

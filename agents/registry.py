@@ -30,6 +30,11 @@ class AgentDefinition:
   policies: Dict[str, str]
   # Rows per snippet N unless the run says otherwise (N − 1 transitions).
   snippet_length: int = 2
+  # Snippets are whole episodes, padded to the longest one (datasets/replay.py)
+  whole_episodes: bool = False
+  # The run's replay settings (launch.config.TrainConfig fields) unless the
+  # run says otherwise.
+  replay_defaults: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def make_evaluated_network(config, action_size: int, variable_key: str):
@@ -103,9 +108,15 @@ AGENTS: Dict[str, AgentDefinition] = {
     **dict(_abm_variant(name) for name in abm_config.VARIANTS),
     'awac': AgentDefinition(awac_config.AWACConfig, _make_awac_learner,
                             policies={'policy': 'policy'}),
-    # TD(λ) returns need several transitions per snippet.
-    'awr': AgentDefinition(awr_config.AWRConfig, _make_awr_learner,
-                           policies={'policy': 'policy'}, snippet_length=32),
+    # TD(λ) returns over whole episodes; sizes in episodes (a control-suite
+    # episode is ≈ 100 kB in replay).
+    'awr': AgentDefinition(
+        awr_config.AWRConfig, _make_awr_learner, policies={'policy': 'policy'},
+        whole_episodes=True,
+        replay_defaults=dict(snippets_per_item=1, replay_size=1_000,
+                             min_replay_size=50, samples_per_insert=8.0,
+                             online_replay_size=1_000,
+                             online_min_replay_size=10)),
 }
 
 

@@ -97,15 +97,19 @@ def main():
         agent, [kv for kv in args.set if kv.partition('=')[0] in fields])
     for seed in seeds:
       run_dir = os.path.abspath(os.path.join(args.runs, agent, f'seed{seed}'))
-      config = config_lib.TrainConfig(
-          agent=agent, env_id=args.env,
+      # Replay sizes in snippets, unless the agent has its own (AWR's are
+      # in whole episodes).
+      replay = {key: value for key, value in dict(
+          replay_size=200_000, min_replay_size=5_000,
+          samples_per_insert=32.0).items()
+                if key not in registry.get(agent).replay_defaults}
+      config = config_lib.TrainConfig.for_agent(
+          agent, env_id=args.env,
           dataset_dir=os.path.abspath(args.dataset), run_dir=run_dir,
           steps=args.steps, restorers=1, evaluators=1,
           eval_episodes=args.eval_episodes,
           eval_every_learner_steps=args.eval_every or max(1, args.steps // 10),
-          snippet_length=registry.get(agent).snippet_length,
-          replay_size=200_000, min_replay_size=5_000, samples_per_insert=32.0,
-          first_episodes=args.first_episodes,
+          first_episodes=args.first_episodes, **replay,
           offline_steps=args.offline_steps, seed=seed,
           agent_config=overrides)
       start = time.time()

@@ -66,7 +66,8 @@ class CollectingActor:
                variable_key: str = 'policy',
                behaviour: Optional[str] = None,
                should_start: Optional[Callable[[], bool]] = None,
-               policy_name: str = 'mpo'):
+               policy_name: str = 'mpo',
+               whole_episodes: bool = False):
     """`target_episodes` None: act until stopped (online fine-tuning);
     `behaviour`: the episodes' tag (default seed<S>); `should_start`: polled
     once a second before the first episode (e.g. the end of an offline
@@ -86,8 +87,9 @@ class CollectingActor:
                                               shared=True)
     self._snippets = replay_lib.SnippetWriter(
         replay, table, snippet_length, snippets_per_item,
-        should_stop=self._should_stop)
+        should_stop=self._should_stop, whole_episodes=whole_episodes)
     self._snippet_length = snippet_length
+    self._whole_episodes = whole_episodes
     tf2_utils.create_variables(policy_network,
                                [environment.observation_spec()])
     self._variable_client = variable_utils.VariableClient(
@@ -169,9 +171,10 @@ class CollectingActor:
         reward=np.asarray(rows['reward'] + [0.], np.float32),
         discount=np.asarray(rows['discount'] + [0.], np.float32),
         metadata={})
-    starts = len(episode.observation) - self._snippet_length + 1
-    for start in self._rng.permutation(max(0, starts)):
-      if not self._snippets.add(episode, int(start)):
+    for start in replay_lib.snippet_starts(
+        len(episode.observation), self._snippet_length, self._whole_episodes,
+        self._rng):
+      if not self._snippets.add(episode, start):
         return
 
   def _count(self, **increments) -> None:

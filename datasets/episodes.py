@@ -211,6 +211,13 @@ def read_episode_metadata(path: str) -> Dict[str, Any]:
   return metadata[0]
 
 
+def longest_episode(directory: str,
+                    first_episodes: Optional[int] = None) -> int:
+  """Rows (observations) of the dataset's longest episode, from metadata."""
+  return 1 + max(int(read_episode_metadata(path)['length'])
+                 for path in list_episodes(directory, first_episodes))
+
+
 class EpisodeWriter:
   """Appends whole episodes to a dataset directory, each atomically.
 

@@ -3,6 +3,10 @@
 An item holds K snippets of N rows as one [K·N, ...] trajectory (see
 datasets/restorer.py for why); the learner's dataset turns B/K items into a
 batch {field: [B, N, ...]}. Sizes given to the table are in snippets.
+
+Whole episodes (AWR's returns are computed over whole episodes): each
+snippet is then one entire episode, zero-padded to N rows (N: the longest
+episode's rows), with a `mask` field that is 1 on the episode's rows.
 """
 
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
@@ -18,10 +22,26 @@ ONLINE_TABLE = 'online'  # online actors' snippets (fine-tuning)
 SNIPPET_FIELDS = ('observation', 'action', 'reward', 'discount')
 
 
+def snippet_starts(rows: int, snippet_length: int, whole_episodes: bool,
+                   rng: np.random.Generator) -> List[int]:
+  """Where an episode of `rows` rows yields its snippets, in random order.
+
+  Every window of N rows inside the episode; with `whole_episodes`, the one
+  padded snippet holding all of it (none if it is longer than N rows).
+  """
+  if whole_episodes:
+    return [0] if rows <= snippet_length else []
+  return [int(s) for s in rng.permutation(max(0, rows - snippet_length + 1))]
+
+
 def snippet_signature(spec: episodes_lib.DatasetSpec, snippet_length: int,
-                      snippets_per_item: int = 1) -> Dict[str, tf.TensorSpec]:
+                      snippets_per_item: int = 1,
+                      whole_episodes: bool = False
+                      ) -> Dict[str, tf.TensorSpec]:
   """The Reverb table signature of one item of K snippets."""
   rows = snippet_length * snippets_per_item
+  mask = ({'mask': tf.TensorSpec((rows,), tf.float32, 'mask')}
+          if whole_episodes else {})
   return {
       'observation': tf.TensorSpec((rows,) + spec.observation_shape,
                                    tf.float32, 'observation'),
@@ -29,35 +49,42 @@ def snippet_signature(spec: episodes_lib.DatasetSpec, snippet_length: int,
                               'action'),
       'reward': tf.TensorSpec((rows,), tf.float32, 'reward'),
       'discount': tf.TensorSpec((rows,), tf.float32, 'discount'),
+      **mask,
   }
 
 
 def make_snippet_table(name: str, spec: episodes_lib.DatasetSpec,
                        snippet_length: int, max_size: int,
-                       samples_per_insert: float, min_size_to_sample: int,
-                       batch_size: int, snippets_per_item: int = 1
-                       ) -> reverb.Table:
+                       samples_per_insert: Optional[float],
+                       min_size_to_sample: int, batch_size: int,
+                       snippets_per_item: int = 1,
+                       whole_episodes: bool = False) -> reverb.Table:
   """A uniform-sampling FIFO table with a sample-to-insert rate limiter.
 
   The rate limiter makes restorers wait when the learner is slow (and the
   learner wait when restorers are), so a dataset far larger than the table
-  streams through with bounded memory. Sizes are in snippets.
+  streams through with bounded memory. Sizes are in snippets. With
+  `samples_per_insert` None the table only waits for `min_size_to_sample`
+  (a buffer loaded once and then sampled freely: AWAC's single buffer).
   """
   k = snippets_per_item
   min_items = max(1, min_size_to_sample // k)
-  # Enough slack for a few batches in flight without stalling either side.
-  error_buffer = max(4.0 * batch_size / k, 2.0 * samples_per_insert,
-                     0.1 * samples_per_insert * min_items)
+  if samples_per_insert is None:
+    rate_limiter = reverb.rate_limiters.MinSize(min_items)
+  else:
+    # Enough slack for a few batches in flight without stalling either side.
+    error_buffer = max(4.0 * batch_size / k, 2.0 * samples_per_insert,
+                       0.1 * samples_per_insert * min_items)
+    rate_limiter = reverb.rate_limiters.SampleToInsertRatio(
+        samples_per_insert=samples_per_insert, min_size_to_sample=min_items,
+        error_buffer=error_buffer)
   return reverb.Table(
       name=name,
       sampler=reverb.selectors.Uniform(),
       remover=reverb.selectors.Fifo(),
       max_size=max(1, max_size // k),
-      rate_limiter=reverb.rate_limiters.SampleToInsertRatio(
-          samples_per_insert=samples_per_insert,
-          min_size_to_sample=min_items,
-          error_buffer=error_buffer),
-      signature=snippet_signature(spec, snippet_length, k))
+      rate_limiter=rate_limiter,
+      signature=snippet_signature(spec, snippet_length, k, whole_episodes))
 
 
 def make_snippet_dataset(server_address: str, table: str, batch_size: int,
@@ -143,12 +170,14 @@ class SnippetWriter:
   appended to Reverb as a single step (datasets/restorer.py says why). At
   most `max_in_flight_items` items wait unconfirmed; then `add` blocks while
   the table's rate limiter holds inserts back, polling `should_stop` every
-  second.
+  second. With `whole_episodes`, snippets shorter than N rows (whole
+  episodes) are zero-padded and carry a `mask`.
   """
 
   def __init__(self, client: reverb.Client, table: str, snippet_length: int,
                snippets_per_item: int = 1, max_in_flight_items: int = 32,
-               should_stop: Optional[Callable[[], bool]] = None):
+               should_stop: Optional[Callable[[], bool]] = None,
+               whole_episodes: bool = False):
     self._writer = client.trajectory_writer(num_keep_alive_refs=1)
     self._table = table
     self._length = snippet_length
@@ -156,6 +185,7 @@ class SnippetWriter:
     self._max_in_flight = max_in_flight_items
     self._should_stop = should_stop or (lambda: False)
     self._pending: List[Tuple[object, int]] = []
+    self._fields = SNIPPET_FIELDS + (('mask',) if whole_episodes else ())
     self._unflushed = 0
     self.items = 0
     self.snippets = 0
@@ -165,12 +195,12 @@ class SnippetWriter:
     self._pending.append((episode, start))
     if len(self._pending) < self._per_item:
       return True
-    block = {name: np.concatenate([getattr(e, name)[s:s + self._length]
-                                   for e, s in self._pending])
-             for name in SNIPPET_FIELDS}
+    snippets = [self._snippet(e, s) for e, s in self._pending]
+    block = {name: np.concatenate([snippet[name] for snippet in snippets])
+             for name in self._fields}
     self._writer.append(block)
     self._writer.create_item(self._table, priority=1.0, trajectory={
-        name: self._writer.history[name][-1] for name in SNIPPET_FIELDS})
+        name: self._writer.history[name][-1] for name in self._fields})
     self.items += 1
     self.snippets += len(self._pending)
     self._pending = []
@@ -179,6 +209,18 @@ class SnippetWriter:
       return True
     self._unflushed = 0
     return self._wait(block_until_num_items=self._max_in_flight // 2)
+
+  def _snippet(self, episode, start: int) -> Dict[str, np.ndarray]:
+    snippet = {name: getattr(episode, name)[start:start + self._length]
+               for name in SNIPPET_FIELDS}
+    if 'mask' not in self._fields:
+      return snippet
+    rows = len(snippet['reward'])
+    padding = self._length - rows
+    snippet = {name: np.pad(x, [(0, padding)] + [(0, 0)] * (x.ndim - 1))
+               for name, x in snippet.items()}
+    snippet['mask'] = (np.arange(self._length) < rows).astype(np.float32)
+    return snippet
 
   def flush(self) -> bool:
     """Waits until every created item is in the table; False if stopped.

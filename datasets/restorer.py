@@ -7,7 +7,9 @@ loop. Each restorer owns a shard of the episode files.
 Snippets never cross an episode boundary: an episode with T transitions has
 T + 1 observations and yields the length-N windows starting at 0 … T + 1 − N,
 the last ending at the final observation. Episodes shorter than N
-observations are skipped and counted.
+observations are skipped and counted. With `whole_episodes`, each episode is
+one snippet, padded to N rows (datasets/replay.py); longer ones are skipped
+and counted.
 
 Mixing. A restorer keeps `interleave` episodes open at once (in memory) and
 draws each snippet from a random open episode at a random position, so the table's contents stay mixed even when
@@ -45,6 +47,7 @@ class RestorerStats:
   passes: int = 0
   files_skipped: int = 0
   episodes_too_short: int = 0
+  episodes_too_long: int = 0
 
 
 @dataclasses.dataclass
@@ -71,7 +74,8 @@ class Restorer:
                max_in_flight_items: int = 32,
                should_stop: Optional[Callable[[], bool]] = None,
                first_episodes: Optional[int] = None,
-               reward_fn: Optional[Callable[[np.ndarray], np.ndarray]] = None):
+               reward_fn: Optional[Callable[[np.ndarray], np.ndarray]] = None,
+               whole_episodes: bool = False):
     """`reward_fn`: relabel each episode's rewards with this function of the
     observations (`episodes.relabelled`) as it is read."""
     self._files = episodes_lib.list_episodes(
@@ -91,6 +95,7 @@ class Restorer:
     self._should_stop = should_stop or (lambda: False)
     self._shard_name = f'restorer {shard_index}/{num_shards}'
     self._reward_fn = reward_fn
+    self._whole_episodes = whole_episodes
     self.stats = RestorerStats()
 
   def run(self) -> RestorerStats:
@@ -105,7 +110,8 @@ class Restorer:
       return self.stats
     writer = replay_lib.SnippetWriter(
         self._replay, self._table, self._snippet_length,
-        self._snippets_per_item, self._max_in_flight_items, self._should_stop)
+        self._snippets_per_item, self._max_in_flight_items, self._should_stop,
+        self._whole_episodes)
     pending = self._episode_paths()
     open_episodes: List[_OpenEpisode] = []
     while not self._should_stop():
@@ -151,13 +157,15 @@ class Restorer:
       return None
     if self._reward_fn is not None:
       episode = episodes_lib.relabelled(episode, self._reward_fn)
-    length = len(episode.observation)
-    if length < self._snippet_length:
-      self.stats.episodes_too_short += 1
-      self._count(episodes_too_short=1)
+    starts = replay_lib.snippet_starts(len(episode.observation),
+                                       self._snippet_length,
+                                       self._whole_episodes, self._rng)
+    if not starts:
+      problem = ('episodes_too_long' if self._whole_episodes
+                 else 'episodes_too_short')
+      setattr(self.stats, problem, getattr(self.stats, problem) + 1)
+      self._count(**{problem: 1})
       return None
-    starts = [int(s) for s in self._rng.permutation(
-        length - self._snippet_length + 1)]
     return _OpenEpisode(episode, starts)
 
   def _retire(self, episode: episodes_lib.Episode) -> None:

@@ -5,3 +5,4 @@ from environments.registry import env_ids
 from environments.registry import make
 from environments.registry import observation_reward
 from environments.registry import register
+from environments.registry import step_limit

@@ -43,6 +43,15 @@ def observation_reward(env_id: str) -> Optional[ObservationReward]:
   return _OBSERVATION_REWARDS.get(env_id)
 
 
+def step_limit(env_id: str) -> Optional[int]:
+  """Steps per episode at the environment's time limit; None if it has none."""
+  env = make(env_id)
+  # dm_control keeps its limit private (control.Environment._step_limit; the
+  # Acme wrappers forward attributes); ours is public.
+  limit = getattr(env, 'step_limit', getattr(env, '_step_limit', None))
+  return None if limit is None or limit == float('inf') else int(limit)
+
+
 def _control_suite_factory(domain: str, task: str) -> EnvFactory:
 
   def make(seed: Optional[int]) -> dm_env.Environment:

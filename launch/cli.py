@@ -25,6 +25,11 @@ os.environ.setdefault('GLOG_minloglevel', '1')
 os.environ.setdefault('MUJOCO_GL', 'egl')
 
 DEMO_ENV = 'control:point_mass-easy'
+# `abmrl train`'s replay flags default to the agent's settings, else these.
+_TRAIN_DEFAULTS = dict(snippets_per_item=16, replay_size=1_000_000,
+                       min_replay_size=10_000, samples_per_insert=8.0,
+                       online_samples_per_insert=32.0,
+                       online_min_replay_size=1000)
 
 
 class UsageError(Exception):
@@ -90,14 +95,22 @@ def train(args) -> int:
   if args.agent not in registry.AGENTS:
     raise UsageError(f'unknown agent {args.agent!r}; valid agents: '
                      + ', '.join(sorted(registry.AGENTS)))
-  if args.snippet_length is None:
-    args.snippet_length = registry.get(args.agent).snippet_length
-  if args.snippet_length < 2:
+  definition = registry.get(args.agent)
+  if definition.whole_episodes and args.snippet_length is not None:
+    raise UsageError(f'--snippet-length: {args.agent} learns from whole '
+                     'episodes (its snippet length is the longest episode)')
+  if args.snippet_length is not None and args.snippet_length < 2:
     raise UsageError(f'--snippet-length must be at least 2, got '
                      f'{args.snippet_length}')
+  for flag in ('snippets_per_item', 'replay_size', 'min_replay_size',
+               'samples_per_insert', 'online_samples_per_insert',
+               'online_min_replay_size'):
+    if getattr(args, flag) is None:
+      setattr(args, flag, definition.replay_defaults.get(
+          flag, _TRAIN_DEFAULTS[flag]))
   overrides = _agent_overrides(args.agent, args.set)
   batch_size = overrides.get('batch_size',
-                             registry.get(args.agent).config_class().batch_size)
+                             definition.config_class().batch_size)
   if args.snippets_per_item <= 0 or batch_size % args.snippets_per_item:
     raise UsageError(f'--snippets-per-item {args.snippets_per_item} must be '
                      f'positive and divide the batch size {batch_size}')
@@ -111,7 +124,8 @@ def train(args) -> int:
     if args.online_actors <= 0:
       raise UsageError(f'--online-actors must be positive, got '
                        f'{args.online_actors}')
-    if batch_size < 2 * args.snippets_per_item:
+    if (args.online_buffer == 'separate'
+        and batch_size < 2 * args.snippets_per_item):
       raise UsageError(f'batch size {batch_size} leaves no room for both an '
                        f'offline and an online part of {args.snippets_per_item}'
                        ' snippets (--snippets-per-item)')
@@ -127,8 +141,8 @@ def train(args) -> int:
                        'observations (the sawyer:<task> environments have)')
   run_dir = args.run_dir or os.path.join(
       'runs', f'{args.agent}-{args.env.replace(":", "_")}')
-  config = config_lib.TrainConfig(
-      agent=args.agent, env_id=args.env,
+  config = config_lib.TrainConfig.for_agent(
+      args.agent, env_id=args.env,
       dataset_dir=os.path.abspath(args.dataset),
       run_dir=os.path.abspath(run_dir), steps=args.steps,
       restorers=args.restorers, evaluators=args.evaluators,
@@ -141,6 +155,7 @@ def train(args) -> int:
       first_episodes=args.first_episodes, relabel=args.relabel,
       offline_steps=args.offline_steps, online_actors=args.online_actors,
       online_fraction=args.online_fraction,
+      online_buffer=args.online_buffer,
       online_samples_per_insert=args.online_samples_per_insert,
       online_min_replay_size=args.online_min_replay_size,
       agent_config=overrides)
@@ -319,15 +334,17 @@ def build_parser() -> argparse.ArgumentParser:
                  help='learner steps between evaluations (default 1000)')
   p.add_argument('--snippet-length', type=int, default=None,
                  help='rows per snippet N, i.e. N-1 transitions (default: '
-                 'the agent\'s, 2; 32 for awr)')
-  p.add_argument('--snippets-per-item', type=int, default=16,
+                 'the agent\'s, 2; awr learns from whole episodes)')
+  p.add_argument('--snippets-per-item', type=int,
                  help='snippets packed in one Reverb item; divides the batch '
-                 'size (default 16)')
-  p.add_argument('--replay-size', type=int, default=1_000_000,
-                 help='replay table size in snippets (default 1e6)')
-  p.add_argument('--min-replay-size', type=int, default=10_000,
-                 help='snippets in replay before learning starts')
-  p.add_argument('--samples-per-insert', type=float, default=8.0,
+                 'size (default 16; 1 for awr)')
+  p.add_argument('--replay-size', type=int,
+                 help='replay table size in snippets (default 1e6; awr: '
+                 '1000 episodes)')
+  p.add_argument('--min-replay-size', type=int,
+                 help='snippets in replay before learning starts (default '
+                 '10000; awr: 50 episodes)')
+  p.add_argument('--samples-per-insert', type=float,
                  help='rate limiter: samples per inserted snippet (default 8)')
   p.add_argument('--first-episodes', type=int, metavar='N',
                  help='restore only the first N episodes of each behaviour '
@@ -343,15 +360,23 @@ def build_parser() -> argparse.ArgumentParser:
                  'the run continues to --steps without a restart')
   p.add_argument('--online-actors', type=int, default=1,
                  help='online actor processes (default 1)')
+  p.add_argument('--online-buffer', choices=('separate', 'shared'),
+                 default='separate',
+                 help='separate (default): online snippets go to a table of '
+                 'their own and make up --online-fraction of each batch; '
+                 'shared: AWAC\'s single buffer, the dataset loaded once '
+                 '(one restorer pass) and online snippets appended to the '
+                 'same table, sampled uniformly (--replay-size should hold '
+                 'both; the oldest snippets are evicted first)')
   p.add_argument('--online-fraction', type=float, default=0.5,
                  help='share of each batch from the online table in the '
-                 'online phase (default 0.5)')
-  p.add_argument('--online-samples-per-insert', type=float, default=32.0,
+                 'online phase, with --online-buffer separate (default 0.5)')
+  p.add_argument('--online-samples-per-insert', type=float,
                  help='online table rate limiter: samples per inserted '
                  'snippet (default 32)')
-  p.add_argument('--online-min-replay-size', type=int, default=1000,
+  p.add_argument('--online-min-replay-size', type=int,
                  help='online snippets before the online phase samples '
-                 '(default 1000)')
+                 '(default 1000; awr: 10 episodes)')
   p.add_argument('--seed', type=int, default=0)
   p.add_argument('--run-dir', help='run directory (config, logs, '
                  'checkpoints); a run restarted with it resumes. Default '

@@ -29,7 +29,12 @@ class TrainConfig:
   # Offline→online fine-tuning: after `offline_steps` learner steps, online
   # actors act with the policy and insert into an online table; each batch
   # then takes `online_fraction` of its snippets from it. None: offline only.
+  # With online_buffer 'shared' (AWAC's single buffer), restorers load the
+  # dataset once into the replay table, actors append to that same table,
+  # and batches sample the union uniformly (replay_size should hold both:
+  # the table evicts its oldest snippets first).
   offline_steps: Optional[int] = None
+  online_buffer: str = 'separate'  # or 'shared'
   online_actors: int = 1
   online_fraction: float = 0.5
   online_replay_size: int = 1_000_000  # snippets
@@ -38,8 +43,31 @@ class TrainConfig:
   seed: int = 0
   agent_config: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
+  @classmethod
+  def for_agent(cls, agent: str, **fields) -> 'TrainConfig':
+    """A config where fields given as None take the agent's defaults (its
+    snippet length and replay settings, agents/registry.py), then the
+    dataclass's."""
+    from agents import registry  # pylint: disable=g-import-not-at-top
+    definition = registry.get(agent)
+    defaults = dict(snippet_length=definition.snippet_length,
+                    **definition.replay_defaults)
+    given = {k: v for k, v in fields.items() if v is not None}
+    return cls(agent=agent, **{**defaults, **given})
+
+  @property
+  def whole_episodes(self) -> bool:
+    """Snippets are whole episodes (the agent's choice, e.g. AWR's); the
+    snippet length is then the data's longest episode, set at launch."""
+    from agents import registry  # pylint: disable=g-import-not-at-top
+    return registry.get(self.agent).whole_episodes
+
   def save(self, path: Optional[str] = None) -> str:
     return _save(self, path or os.path.join(self.run_dir, 'config.json'))
+
+  @property
+  def shared_buffer(self) -> bool:
+    return self.offline_steps is not None and self.online_buffer == 'shared'
 
   @property
   def online_data_dir(self) -> str:

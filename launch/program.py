@@ -42,20 +42,24 @@ def _agent_config(config: config_lib.TrainConfig):
 def _make_tables(config, spec: episodes.DatasetSpec):
   """The snippet table (`config`: a TrainConfig or a CollectConfig)."""
   batch_size = _agent_config(config).batch_size
+  whole_episodes = getattr(config, 'whole_episodes', False)
+  shared = getattr(config, 'shared_buffer', False)
   tables = [replay_lib.make_snippet_table(
       replay_lib.SNIPPET_TABLE, spec, config.snippet_length,
       max_size=config.replay_size,
-      samples_per_insert=config.samples_per_insert,
+      samples_per_insert=None if shared else config.samples_per_insert,
       min_size_to_sample=config.min_replay_size, batch_size=batch_size,
-      snippets_per_item=config.snippets_per_item)]
-  if getattr(config, 'offline_steps', None) is not None:
+      snippets_per_item=config.snippets_per_item,
+      whole_episodes=whole_episodes)]
+  if getattr(config, 'offline_steps', None) is not None and not shared:
     tables.append(replay_lib.make_snippet_table(
         replay_lib.ONLINE_TABLE, spec, config.snippet_length,
         max_size=config.online_replay_size,
         samples_per_insert=config.online_samples_per_insert,
         min_size_to_sample=config.online_min_replay_size,
         batch_size=config.online_batch_size(batch_size),
-        snippets_per_item=config.snippets_per_item))
+        snippets_per_item=config.snippets_per_item,
+        whole_episodes=whole_episodes))
   return tables
 
 
@@ -79,6 +83,7 @@ def _make_learner(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
     learner_counter.increment(**{
         key: 0 for key in ('learner_online_batches', 'collector_episodes',
                            'collector_steps', 'collector_return_sum')})
+  if config.offline_steps is not None and not config.shared_buffer:
     online = config.online_batch_size(batch_size)
     dataset = replay_lib.phased_batches(
         dataset,
@@ -125,7 +130,8 @@ def _make_actor(config, spec: episodes.DatasetSpec, index: int, replay,
       variable_source=learner, replay=replay,
       snippet_length=config.snippet_length,
       snippets_per_item=config.snippets_per_item, counter=counter,
-      should_stop=nodes.program_stopping, **actor_args)
+      should_stop=nodes.program_stopping,
+      whole_episodes=getattr(config, 'whole_episodes', False), **actor_args)
 
 
 def _make_online_actor(config: config_lib.TrainConfig,
@@ -140,7 +146,8 @@ def _make_online_actor(config: config_lib.TrainConfig,
       config, spec, index, replay, learner, counter,
       env_seed=config.seed + 2000 + index,
       dataset_dir=config.online_data_dir, target_episodes=None,
-      table=replay_lib.ONLINE_TABLE, behaviour='online',
+      table=(replay_lib.SNIPPET_TABLE if config.shared_buffer
+             else replay_lib.ONLINE_TABLE), behaviour='online',
       should_start=offline_phase_over, policy_name=config.agent)
 
 
@@ -164,8 +171,10 @@ def build_program(config: config_lib.TrainConfig,
           seed=config.seed, counter=counter,
           should_stop=nodes.program_stopping,
           first_episodes=config.first_episodes,
+          max_passes=1 if config.shared_buffer else None,
           reward_fn=(environments.observation_reward(config.env_id)
-                     if config.relabel else None)))
+                     if config.relabel else None),
+          whole_episodes=config.whole_episodes))
   with program.group('learner'):
     learner = program.add_node(lp.CourierNode(
         nodes.ServeAfterRun, _make_learner, config, spec, replay, counter))

@@ -13,6 +13,7 @@ from launchpad.nodes.python import local_multi_processing
 
 from datasets import collect as collect_lib
 from datasets import episodes
+import environments
 from launch import config as config_lib
 from launch import program as program_lib
 
@@ -63,9 +64,25 @@ def _launch(program: lp.Program, launch_type: str) -> None:
   manager.wait()
 
 
+def whole_episode_rows(config: config_lib.TrainConfig) -> int:
+  """Rows of a whole-episode snippet: the longest episode in the data, and
+  when online actors run, the environment's longest episode too."""
+  rows = episodes.longest_episode(config.dataset_dir, config.first_episodes)
+  if config.offline_steps is not None:
+    limit = environments.step_limit(config.env_id)
+    if limit is None:
+      raise ValueError(f'{config.env_id} has no time limit: online episodes '
+                       'cannot be stored whole')
+    rows = max(rows, limit + 1)
+  return rows
+
+
 def train(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
           launch_type: str = 'local_mp') -> TrainResult:
   """Launches the program, waits until it stops, returns the final figures."""
+  if config.whole_episodes:
+    config = dataclasses.replace(config, snippet_length=whole_episode_rows(
+        config))
   if config.offline_steps is not None and os.path.isdir(config.online_data_dir):
     # Online actors' episodes left unfinished by an interrupted run.
     episodes.remove_partials(config.online_data_dir)

@@ -147,6 +147,65 @@ def test_offline_then_online_awac_in_one_run(small_dataset, tmp_path):
   assert evaluations[-1]['online'] == 1
 
 
+def test_awac_with_one_shared_buffer(small_dataset, tmp_path):
+  """--online-buffer shared: the restorer loads the dataset once and stops;
+  the learner keeps sampling (no rate limiter stalls it) and online actors
+  append to the same table."""
+  run_dir = str(tmp_path / 'run')
+  command = [sys.executable, '-m', 'launch.cli', 'train', '--agent', 'awac',
+             '--env', ENV_ID, '--dataset', small_dataset, '--steps', '2000',
+             '--offline-steps', '100', '--online-buffer', 'shared',
+             '--restorers', '1', '--eval-episodes', '1', '--eval-every', '1000',
+             '--min-replay-size', '500', '--replay-size', '5000',
+             '--snippets-per-item', '8', '--run-dir', run_dir,
+             '--launch', 'test_mt', '--set', 'batch_size=32',
+             '--set', 'policy_layer_sizes=16', '--set', 'critic_layer_sizes=16']
+  done = subprocess.run(command, capture_output=True, text=True, timeout=280,
+                        cwd=os.path.dirname(os.path.dirname(__file__)))
+  assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+  rows = run_lib.read_csv(os.path.join(run_dir, 'logs', 'learner',
+                                       'logs.csv'))
+  last = rows[-1]
+  # One pass over the 8 episodes (960 snippets, 120 items of 8), then the
+  # learner sampled 2000 × 32 snippets from a table fed only by the online
+  # actor's 1000-step episodes.
+  assert last['restorer_passes'] == 1 and last['restorer_steps'] == 960
+  assert last['learner_steps'] == 2000 and last['collector_episodes'] > 0
+  assert last['learner_online_batches'] == 0  # no separate online table
+  assert episodes.list_episodes(os.path.join(run_dir, 'online_data'))
+
+
+def test_awr_learns_from_whole_episodes_offline_then_online(small_dataset,
+                                                           tmp_path):
+  """AWR through the program: replay items are whole episodes padded to the
+  environment's 1000-step limit (its online episodes; the data's are 120);
+  iterations of 4 episodes (2 offline, 2 online after the switch), 2 value
+  and 3 policy steps each."""
+  run_dir = str(tmp_path / 'run')
+  command = [sys.executable, '-m', 'launch.cli', 'train', '--agent', 'awr',
+             '--env', ENV_ID, '--dataset', small_dataset, '--steps', '30',
+             '--offline-steps', '10', '--online-min-replay-size', '2',
+             '--restorers', '1', '--eval-episodes', '1', '--eval-every', '10',
+             '--min-replay-size', '4', '--run-dir', run_dir,
+             '--launch', 'test_mt', '--set', 'batch_size=4',
+             '--set', 'minibatch_size=32', '--set', 'value_steps=2',
+             '--set', 'policy_steps=3', '--set', 'policy_layer_sizes=16',
+             '--set', 'value_layer_sizes=16']
+  done = subprocess.run(command, capture_output=True, text=True, timeout=280,
+                        cwd=os.path.dirname(os.path.dirname(__file__)))
+  assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+  with open(os.path.join(run_dir, 'config.json')) as f:
+    saved = json.load(f)
+  assert saved['snippet_length'] == 1001 and saved['snippets_per_item'] == 1
+  learner_rows = run_lib.read_csv(os.path.join(run_dir, 'logs', 'learner',
+                                               'logs.csv'))
+  assert learner_rows[-1]['learner_steps'] == 30
+  # One batch of episodes per iteration of 5 steps: 4 after the switch.
+  assert learner_rows[-1]['learner_online_batches'] == 4, learner_rows[-1]
+  assert all(np.isfinite(r['value_loss']) for r in learner_rows)
+  assert episodes.list_episodes(os.path.join(run_dir, 'online_data'))
+
+
 def test_fine_tuning_improves_on_the_offline_policy(tmp_path):
   """cartpole-swingup from poor data (noise around the zero action, and
   random): 300 offline steps, then online fine-tuning with MPO. Measured once

@@ -244,3 +244,71 @@ def test_relabelled_episode_rewards_are_the_task_of_the_next_observation():
   np.testing.assert_allclose(relabelled.reward,
                              [*(observation[1:, 0] * 2), 0.0], rtol=1e-6)
   np.testing.assert_array_equal(relabelled.observation, observation)
+
+
+@pytest.fixture(scope='module')
+def uneven_dataset(tmp_path_factory):
+  """Three point-mass episodes of 10, 25 and 40 random-action steps."""
+  import environments  # pylint: disable=g-import-not-at-top
+  directory = str(tmp_path_factory.mktemp('uneven') / 'data')
+  env = environments.make('control:point_mass-easy', seed=0)
+  writer = episodes.EpisodeWriter(directory, 'control:point_mass-easy', env)
+  rng = np.random.default_rng(0)
+  for length in (10, 25, 40):
+    writer.begin_episode(env.reset(), behaviour='random')
+    for _ in range(length):
+      action = rng.uniform(-1, 1, 2).astype(np.float32)
+      writer.append(action, env.step(action))
+    writer.end_episode()
+  writer.close()
+  return directory
+
+
+def test_whole_episodes_are_padded_items_with_a_mask(uneven_dataset):
+  longest = episodes.longest_episode(uneven_dataset)
+  assert longest == 41
+  spec = episodes.read_spec(uneven_dataset)
+  server = reverb.Server([reverb.Table.queue(
+      'snippets', max_size=100, signature=replay.snippet_signature(
+          spec, longest, whole_episodes=True))])
+  try:
+    client = reverb.Client(f'localhost:{server.port}')
+    stats = restorer_lib.Restorer(
+        uneven_dataset, client, 'snippets', longest, max_passes=1,
+        whole_episodes=True).run()
+    assert (stats.episodes, stats.snippets) == (3, 3)
+    dataset = reverb.TrajectoryDataset.from_table_signature(
+        f'localhost:{server.port}', 'snippets',
+        max_in_flight_samples_per_worker=3)
+    items = sorted(({k: v.numpy() for k, v in s.data.items()}
+                    for s in dataset.take(3)), key=lambda i: i['mask'].sum())
+    for item, path in zip(items, episodes.list_episodes(uneven_dataset)):
+      episode = episodes.read_episode(path)
+      rows = len(episode.observation)
+      assert item['observation'].shape == (41, 4)
+      np.testing.assert_array_equal(item['mask'],
+                                    np.arange(41) < rows)
+      np.testing.assert_array_equal(item['observation'][:rows],
+                                    episode.observation)
+      np.testing.assert_array_equal(item['reward'][:rows], episode.reward)
+      assert not item['observation'][rows:].any()
+      assert not item['discount'][rows:].any()
+  finally:
+    server.stop()
+
+
+def test_whole_episodes_longer_than_the_snippet_are_skipped_and_counted(
+    uneven_dataset):
+  spec = episodes.read_spec(uneven_dataset)
+  server = reverb.Server([reverb.Table.queue(
+      'snippets', max_size=100, signature=replay.snippet_signature(
+          spec, 30, whole_episodes=True))])
+  try:
+    counter = counting.Counter()
+    stats = restorer_lib.Restorer(
+        uneven_dataset, reverb.Client(f'localhost:{server.port}'), 'snippets',
+        30, max_passes=1, whole_episodes=True, counter=counter).run()
+    assert (stats.snippets, stats.episodes_too_long) == (2, 1)
+    assert counter.get_counts()['restorer_episodes_too_long'] == 1
+  finally:
+    server.stop()

@@ -18,9 +18,14 @@ class AWRConfig:
   # 'none' (paper) or 'batch': (A − mean)/(std + 1e-5) over the batch before
   # exp(A/β), as the official code does over its whole buffer (with β = 1).
   advantage_normalisation: str = 'none'
-  # Snippets per batch; each has N − 1 transitions (the agent's default N is
-  # 32, so a batch holds 32 · 31 = 992 transitions).
-  batch_size: int = 32
+  # Algorithm 1's iteration: returns are computed over `batch_size` whole
+  # episodes drawn from replay (50 control-suite episodes: the paper's 50k
+  # sample buffer), then `value_steps` value and `policy_steps` policy SGD
+  # steps on minibatches of `minibatch_size` of their transitions.
+  batch_size: int = 50  # episodes per iteration
+  minibatch_size: int = 256
+  value_steps: int = 200
+  policy_steps: int = 1000
   policy_layer_sizes: Tuple[int, ...] = (128, 64)
   value_layer_sizes: Tuple[int, ...] = (128, 64)
   min_variance: float = 0.01

@@ -1,16 +1,18 @@
-"""The AWR learner (AWR paper, Algorithm 1), on the shared data path.
+"""The AWR learner (AWR paper, Algorithm 1).
 
-Each step takes a batch of snippets of N rows, computes TD(λ) returns over
-each snippet's N − 1 transitions with the current V (bootstrapping with
-V(s_N) at the snippet's end), then takes one value step and one policy step.
-
-Deliberate differences from Algorithm 1, for the one data path all learners
-share: the paper recomputes returns over whole stored paths and alternates
-200 value steps with 1000 policy steps per iteration; here returns are
-λ-returns truncated at the snippet's end (the default N = 32 keeps most of
-the λ weight, (λγ)^31 ≈ 0.15, inside the snippet) and both networks step
-on every batch. Offline, the dataset is the buffer (the paper's static-data
-mode); online, actors insert beside the restorers.
+One iteration of Algorithm 1:
+  1. draw `batch_size` whole episodes from replay (this iteration's buffer
+     D; offline, the restorers' dataset is the buffer, as the paper's
+     static-data mode);
+  2. compute TD(λ) returns over each whole episode with the current V;
+  3. `value_steps` SGD steps on minibatches of D's transitions;
+  4. recompute returns and advantages with the updated V (the official code
+     does), then `policy_steps` SGD steps on the advantage-weighted
+     log-likelihood.
+One learner step is one of those SGD steps, so step counts compare with the
+other agents'. Replay items are whole episodes padded to a common length
+with a mask (datasets/replay.py); minibatches are drawn from the valid
+transitions only.
 """
 
 from typing import Dict, Iterator, Optional
@@ -18,6 +20,7 @@ from typing import Dict, Iterator, Optional
 from acme.tf import utils as tf2_utils
 from acme.utils import counting
 from acme.utils import loggers
+import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
@@ -39,7 +42,8 @@ class AWRLearner(base.StepLoopLearner):
                counter: Optional[counting.Counter] = None,
                logger: Optional[loggers.Logger] = None,
                checkpoint_dir: Optional[str] = None,
-               max_steps: Optional[int] = None):
+               max_steps: Optional[int] = None,
+               seed: int = 0):
     self._config = config
     self._init_loop(dataset, counter, logger, max_steps)
     self._policy = policy_network
@@ -58,40 +62,93 @@ class AWRLearner(base.StepLoopLearner):
         dict(policy=self._policy, value=self._value,
              policy_optimizer=self._policy_optimizer,
              value_optimizer=self._value_optimizer, num_steps=self._num_steps))
-    self._step_fn = tf.function(self._step, jit_compile=config.jit_compile)
+    jit = dict(jit_compile=config.jit_compile)
+    self._targets_fn = tf.function(self._targets, **jit)
+    self._value_step_fn = tf.function(self._value_step, **jit)
+    self._policy_step_fn = tf.function(self._policy_step, **jit)
+    self._rng = np.random.default_rng(seed)
+    self._buffer = None  # this iteration's transitions and targets
+    self._schedule = []  # the iteration's remaining steps: 'value'/'policy'
+    self._metrics = {name: tf.constant(0.) for name in (
+        'value_loss', 'policy_loss', 'advantage_mean', 'weight_mean',
+        'return_mean')}
 
-  def _step(self, batch: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+  def _targets(self, buffer: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+    """Returns, advantages and weights of the buffer's transitions with the
+    current V. Episodes [E, N, ...] → transitions [E·(N−1)]."""
     config = self._config
-    observation = batch['observation']  # [B, N, O]
-    batch_size, rows = observation.shape[0], observation.shape[1]
-    reward = batch['reward'][:, :-1]
-    discount = batch['discount'][:, :-1]
+    observation = buffer['observation']
+    episodes, rows = observation.shape[0], observation.shape[1]
     values = tf.reshape(
         self._value(tf.reshape(observation, [-1, observation.shape[-1]])),
-        [batch_size, rows])
-    returns = losses.td_lambda_returns(reward, discount, values[:, 1:],
-                                       config.td_lambda, config.discount)
-    states = tf.reshape(observation[:, :-1], [-1, observation.shape[-1]])
-    actions = tf.reshape(batch['action'][:, :-1],
-                         [-1, batch['action'].shape[-1]])
-    returns = tf.reshape(returns, [-1])
-    advantage = returns - tf.reshape(values[:, :-1], [-1])
-    weights = losses.advantage_weights(advantage, config.temperature,
-                                       config.max_weight,
-                                       config.advantage_normalisation)
-    with tf.GradientTape(persistent=True) as tape:
-      value_loss = losses.value_loss(self._value(states), returns)
-      distribution = self._policy(states)
-      policy_loss = bm_losses.behaviour_model_loss(distribution, actions,
-                                                   weights)
-    for loss, network, optimizer in (
-        (value_loss, self._value, self._value_optimizer),
-        (policy_loss, self._policy, self._policy_optimizer)):
-      variables = network.trainable_variables
-      optimizer.apply(tape.gradient(loss, variables), variables)
-    del tape
+        [episodes, rows])
+    valid = buffer['mask'][:, 1:]  # transition t exists if s_{t+1} does
+    returns = losses.td_lambda_returns(
+        buffer['reward'][:, :-1], buffer['discount'][:, :-1], values[:, 1:],
+        config.td_lambda, config.discount, valid)
+    advantage = returns - values[:, :-1]
+    weights = losses.advantage_weights(
+        advantage, config.temperature, config.max_weight,
+        config.advantage_normalisation, valid)
+    flat = lambda x: tf.reshape(x, [-1])
+    count = tf.reduce_sum(valid)
+    return {'returns': flat(returns), 'weights': flat(weights),
+            'advantage_mean': tf.reduce_sum(advantage * valid) / count,
+            'weight_mean': tf.reduce_sum(weights * valid) / count,
+            'return_mean': tf.reduce_sum(returns * valid) / count}
+
+  def _value_step(self, states, returns, indices):
+    states, returns = tf.gather(states, indices), tf.gather(returns, indices)
+    with tf.GradientTape() as tape:
+      loss = losses.value_loss(self._value(states), returns)
+    variables = self._value.trainable_variables
+    self._value_optimizer.apply(tape.gradient(loss, variables), variables)
     self._num_steps.assign_add(1)
-    return {'value_loss': value_loss, 'policy_loss': policy_loss,
-            'advantage_mean': tf.reduce_mean(advantage),
-            'weight_mean': tf.reduce_mean(weights),
-            'return_mean': tf.reduce_mean(returns)}
+    return loss
+
+  def _policy_step(self, states, actions, weights, indices):
+    states, actions, weights = (tf.gather(x, indices)
+                                for x in (states, actions, weights))
+    with tf.GradientTape() as tape:
+      loss = bm_losses.behaviour_model_loss(self._policy(states), actions,
+                                            weights)
+    variables = self._policy.trainable_variables
+    self._policy_optimizer.apply(tape.gradient(loss, variables), variables)
+    self._num_steps.assign_add(1)
+    return loss
+
+  def _new_iteration(self) -> None:
+    buffer = next(self._iterator)
+    states, actions = bm_losses.transitions_of_snippets(buffer['observation'],
+                                                        buffer['action'])
+    valid = np.flatnonzero(buffer['mask'][:, 1:].numpy().reshape(-1))
+    if not len(valid):
+      raise ValueError('AWR: a batch of episodes without transitions')
+    self._buffer = dict(buffer, states=states, actions=actions, valid=valid)
+    self._schedule = (['value'] * self._config.value_steps
+                      + ['policy'] * self._config.policy_steps)[::-1]
+    self._update_targets()
+
+  def _update_targets(self) -> None:
+    targets = self._targets_fn({key: self._buffer[key] for key in (
+        'observation', 'reward', 'discount', 'mask')})
+    self._buffer.update(targets)
+    self._metrics.update({key: targets[key] for key in (
+        'advantage_mean', 'weight_mean', 'return_mean')})
+
+  def _train_step(self) -> Dict[str, tf.Tensor]:
+    if not self._schedule:
+      self._new_iteration()
+    phase = self._schedule.pop()
+    buffer = self._buffer
+    indices = tf.constant(self._rng.choice(
+        buffer['valid'], size=self._config.minibatch_size), tf.int32)
+    if phase == 'value':
+      self._metrics['value_loss'] = self._value_step_fn(
+          buffer['states'], buffer['returns'], indices)
+      if self._schedule and self._schedule[-1] == 'policy':
+        self._update_targets()  # advantages with the updated V
+    else:
+      self._metrics['policy_loss'] = self._policy_step_fn(
+          buffer['states'], buffer['actions'], buffer['weights'], indices)
+    return self._metrics

@@ -7,48 +7,62 @@ The policy's weighted maximum likelihood is agents/bm/losses.py's
 `behaviour_model_loss` with these weights.
 """
 
+from typing import Optional
+
 import tensorflow as tf
 
 
 def td_lambda_returns(reward: tf.Tensor, discount: tf.Tensor,
-                      next_value: tf.Tensor, td_lambda: float,
-                      gamma: float) -> tf.Tensor:
-  """TD(λ) returns over the transitions of snippets, computed backwards:
+                      next_value: tf.Tensor, td_lambda: float, gamma: float,
+                      valid: Optional[tf.Tensor] = None) -> tf.Tensor:
+  """TD(λ) returns over whole episodes, computed backwards:
 
-    R_{T−1} = r_{T−1} + γ d_{T−1} V(s_T)
-    R_t     = r_t + γ d_t ((1 − λ) V(s_{t+1}) + λ R_{t+1})
+    R_t = r_t + γ d_t V(s_{t+1})                          at the last step
+    R_t = r_t + γ d_t ((1 − λ) V(s_{t+1}) + λ R_{t+1})    before it
 
   d_t is 0 where the episode terminated (no bootstrap) and 1 at a time limit
-  (the official code's rule: timeouts bootstrap). A snippet never crosses an
-  episode, and one that ends before its episode does bootstraps with V(s_T):
-  the λ-return truncated at the snippet's end.
+  (the official code's rule: timeouts bootstrap with V of the last state).
+  Episodes are padded to a common length; `valid` marks their transitions,
+  and a transition followed by an invalid one is its episode's last.
 
   Args:
     reward, discount: r_t, d_t, [B, T].
     next_value: V(s_{t+1}), [B, T].
+    valid: 1 on real transitions, [B, T] (None: all are).
   Returns:
-    R^λ_t, [B, T] (no gradient).
+    R^λ_t, [B, T] (no gradient; arbitrary where not valid).
   """
   reward, discount, next_value = (tf.stop_gradient(x) for x in
                                   (reward, discount, next_value))
-  steps = reward.shape[1]
-  following = next_value[:, -1]
-  returns = []
-  for t in reversed(range(steps)):
-    blend = next_value[:, t] if t == steps - 1 else (
-        (1. - td_lambda) * next_value[:, t] + td_lambda * following)
-    following = reward[:, t] + gamma * discount[:, t] * blend
-    returns.append(following)
-  return tf.stack(returns[::-1], axis=1)
+  if valid is None:
+    valid = tf.ones_like(reward)
+  # 1 where the next transition continues the episode.
+  continues = tf.concat([valid[:, 1:], tf.zeros_like(valid[:, :1])], axis=1)
+
+  def backward(following, inputs):
+    r, d, v, more = inputs
+    blend = tf.where(more > 0, (1. - td_lambda) * v + td_lambda * following, v)
+    return r + gamma * d * blend
+
+  time_major = [tf.transpose(x) for x in (reward, discount, next_value,
+                                          continues)]
+  returns = tf.scan(backward, time_major, initializer=tf.zeros_like(
+      reward[:, 0]), reverse=True)
+  return tf.transpose(returns)
 
 
 def advantage_weights(advantage: tf.Tensor, temperature: float,
-                      max_weight: float,
-                      normalisation: str = 'none') -> tf.Tensor:
-  """min(exp(A/β), ω_max); with 'batch', A is first normalised over the batch."""
+                      max_weight: float, normalisation: str = 'none',
+                      valid: Optional[tf.Tensor] = None) -> tf.Tensor:
+  """min(exp(A/β), ω_max); with 'batch', A is first normalised over the
+  batch's valid entries (the official code: over its whole buffer)."""
   advantage = tf.stop_gradient(advantage)
   if normalisation == 'batch':
-    mean, variance = tf.nn.moments(advantage, axes=[0])
+    if valid is None:
+      valid = tf.ones_like(advantage)
+    count = tf.reduce_sum(valid)
+    mean = tf.reduce_sum(advantage * valid) / count
+    variance = tf.reduce_sum(tf.square(advantage - mean) * valid) / count
     advantage = (advantage - mean) / (tf.sqrt(variance) + 1e-5)
   elif normalisation != 'none':
     raise ValueError(f'unknown advantage normalisation {normalisation!r}')

@@ -62,6 +62,8 @@ class SawyerStacking(dm_env.Environment):
 
   # --- control -------------------------------------------------------------
 
+  step_limit = EPISODE_STEPS  # steps per episode (environments.step_limit)
+
   def _joint_velocities(self, linear: np.ndarray, wrist: float) -> np.ndarray:
     """Damped least squares: joint velocities for the grip site's twist."""
     m, d = self._model, self._data

@@ -2,14 +2,16 @@
 
 An evaluator loops: fetch the latest variables, read the learner's step from
 the counter, run `num_episodes` episodes acting with the policy's mean, log
-the average return beside the learner step (and, in an offline→online run,
+the average return beside the learner step (for a multi-task environment,
+`num_episodes` per task, each task's mean as `return_<task>` and their mean
+as the evaluation return) (and, in an offline→online run,
 whether the online phase had begun: `online`). When the learner has finished
 (the counter says so), it evaluates the final variables once more, logs that
 as the final evaluation and returns.
 """
 
 import time
-from typing import Callable, Optional
+from typing import Callable, Dict, Optional
 
 import acme
 from acme import core
@@ -29,7 +31,7 @@ class Evaluator:
   """Runs episodes with the mean action of a learner's current policy."""
 
   def __init__(self,
-               environment_factory: Callable[[], dm_env.Environment],
+               environment_factories: Dict[str, Callable[[], dm_env.Environment]],
                policy_factory: Callable[[], snt.Module],
                variable_source: core.VariableSource,
                counter: counting.Counter,
@@ -40,16 +42,18 @@ class Evaluator:
                poll_seconds: float = 1.0,
                should_stop: Optional[Callable[[], bool]] = None,
                phase_switch_step: Optional[int] = None):
-    self._environment = environment_factory()
+    environments = {task: make() for task, make in
+                    environment_factories.items()}
     policy = policy_factory()
-    observation_spec = self._environment.observation_spec()
+    observation_spec = next(iter(environments.values())).observation_spec()
     tf2_utils.create_variables(policy, [observation_spec])
     self._variable_client = variable_utils.VariableClient(
         variable_source, {variable_key: policy.variables})
-    self._actor = actors.FeedForwardActor(networks.MeanAction(policy))
-    self._loop = acme.EnvironmentLoop(
-        self._environment, self._actor, counter=counting.Counter(),
+    actor = actors.FeedForwardActor(networks.MeanAction(policy))
+    self._loops = {task: acme.EnvironmentLoop(
+        environment, actor, counter=counting.Counter(),
         logger=loggers.NoOpLogger(), should_update=False)
+                   for task, environment in environments.items()}
     self._counter = counter
     self._logger = logger
     self._num_episodes = num_episodes
@@ -62,13 +66,19 @@ class Evaluator:
     """Fetches the latest variables, runs the episodes, logs the mean return."""
     learner_steps = self._counter.get_counts().get('learner_steps', 0)
     self._variable_client.update_and_wait()
-    returns = [float(self._loop.run_episode()['episode_return'])
-               for _ in range(self._num_episodes)]
-    mean_return = float(np.mean(returns))
+    returns = {task: [float(loop.run_episode()['episode_return'])
+                      for _ in range(self._num_episodes)]
+               for task, loop in self._loops.items()}
+    every_return = sum(returns.values(), [])
+    mean_return = float(np.mean(every_return))
+    per_task = ({} if list(returns) == [''] else
+                {f'return_{task}': float(np.mean(task_returns))
+                 for task, task_returns in returns.items()})
     self._logger.write({
         'learner_steps': learner_steps,
         'evaluation_return': mean_return,
-        'evaluation_return_std': float(np.std(returns)),
+        'evaluation_return_std': float(np.std(every_return)),
+        **per_task,
         'episodes': self._num_episodes,
         'final': int(final),
         **({} if self._phase_switch_step is None else

@@ -5,9 +5,10 @@ first layer: Acme's LayerNormMLP) and a diagonal Gaussian head with no tanh
 on the mean and minimum variance 0.01 (so minimum standard deviation 0.1).
 """
 
-from typing import Sequence
+from typing import Callable, Optional, Sequence
 
 from acme.tf import networks as acme_networks
+from acme.tf.networks import continuous as acme_continuous
 import numpy as np
 import sonnet as snt
 import tensorflow as tf
@@ -22,8 +23,13 @@ def make_gaussian_policy(action_size: int,
                          layer_sizes: Sequence[int] = (256, 256),
                          min_variance: float = MIN_VARIANCE,
                          init_scale: float = 0.7,
-                         name: str = 'policy') -> snt.Module:
-  """observation [B, O] -> MultivariateNormalDiag over actions [B, A]."""
+                         name: str = 'policy',
+                         num_tasks: Optional[int] = None) -> snt.Module:
+  """observation [B, O] -> MultivariateNormalDiag over actions [B, A]; with
+  `num_tasks`, a `TaskConditionedPolicy`."""
+  if num_tasks:
+    return TaskConditionedPolicy(action_size, num_tasks, layer_sizes,
+                                 min_variance, init_scale, name=name)
   return snt.Sequential([
       acme_networks.LayerNormMLP(list(layer_sizes), activate_final=True),
       acme_networks.MultivariateNormalDiagHead(
@@ -43,8 +49,12 @@ class MeanAction(snt.Module):
     return self._policy(observation).mean()
 
 
-def make_critic(layer_sizes: Sequence[int] = (256, 256, 256)) -> snt.Module:
-  """(observation [B, O], action [B, A]) -> Q [B] (Table 1: 256-256-256)."""
+def make_critic(layer_sizes: Sequence[int] = (256, 256, 256),
+                num_tasks: Optional[int] = None) -> snt.Module:
+  """(observation [B, O], action [B, A]) -> Q [B] (Table 1: 256-256-256);
+  with `num_tasks`, a `TaskConditionedCritic`."""
+  if num_tasks:
+    return TaskConditionedCritic(num_tasks, layer_sizes)
   return acme_networks.CriticMultiplexer(
       critic_network=snt.Sequential([
           acme_networks.LayerNormMLP(list(layer_sizes), activate_final=True),
@@ -53,10 +63,124 @@ def make_critic(layer_sizes: Sequence[int] = (256, 256, 256)) -> snt.Module:
       ]))
 
 
-def make_value_network(layer_sizes: Sequence[int] = (128, 64)) -> snt.Module:
+def make_value_network(layer_sizes: Sequence[int] = (128, 64),
+                       num_tasks: Optional[int] = None) -> snt.Module:
   """observation [B, O] -> V [B] (AWR's state-value network)."""
+  if num_tasks:
+    return TaskConditionedCritic(num_tasks, layer_sizes, name='value')
   return snt.Sequential([
       acme_networks.LayerNormMLP(list(layer_sizes), activate_final=True),
       acme_networks.NearZeroInitializedLinear(1),
       lambda v: tf.squeeze(v, axis=-1),
   ], name='value')
+
+
+# --- Task-conditioned networks (ABM paper §5.2, Table 5) ----------------------
+#
+# A multi-task environment's observation ends with a one-hot task input over
+# K tasks (environments/sawyer/multitask.py). These networks run a shared
+# torso — all layers but the last of `layer_sizes` — on the observation
+# without it, then the task's own last layer and output: Table 5's policy
+# 200 → 300 per task is layer_sizes (200, 300), its Q 400 → 400 per task
+# (400, 400).
+
+
+def split_task(observation: tf.Tensor, num_tasks: int):
+  """[R, O + K] -> (observation [R, O], task index [R] int32)."""
+  return (observation[:, :-num_tasks],
+          tf.argmax(observation[:, -num_tasks:], axis=-1, output_type=tf.int32))
+
+
+class PerTask(snt.Module):
+  """Row r goes through module task[r]: rows are partitioned by task
+  (tf.dynamic_partition, which XLA compiles), so each row pays for its own
+  task's layers only, not all K."""
+
+  def __init__(self, modules: Sequence[snt.Module], name: str = 'per_task'):
+    super().__init__(name=name)
+    self._modules = list(modules)
+
+  def __call__(self, inputs: tf.Tensor, task: tf.Tensor) -> tf.Tensor:
+    k = len(self._modules)
+    parts = tf.dynamic_partition(inputs, task, k)
+    rows = tf.dynamic_partition(tf.range(tf.shape(inputs)[0]), task, k)
+    return tf.dynamic_stitch(
+        rows, [module(part) for module, part in zip(self._modules, parts)])
+
+
+class _TaskHead(snt.Module):
+  """One task's last hidden layer (elu) and output layer."""
+
+  def __init__(self, hidden_size: int, make_output: Callable[[], snt.Module],
+               name: str):
+    super().__init__(name=name)
+    self._hidden = snt.Linear(hidden_size,
+                              w_init=acme_continuous.uniform_initializer)
+    self._output = make_output()
+
+  def __call__(self, inputs: tf.Tensor) -> tf.Tensor:
+    return self._output(tf.nn.elu(self._hidden(inputs)))
+
+
+def _check_layers(layer_sizes: Sequence[int]) -> None:
+  if len(layer_sizes) < 2:
+    raise ValueError('a task-conditioned network needs a shared torso and a '
+                     f'per-task layer: at least 2 layer sizes, got '
+                     f'{tuple(layer_sizes)}')
+
+
+class TaskConditionedPolicy(snt.Module):
+  """observation [R, O + K] -> MultivariateNormalDiag over actions [R, A].
+
+  The Gaussian's parameters are Acme's `MultivariateNormalDiagHead`'s (mean
+  and softplus scale rescaled to `init_scale` at zero, plus the minimum),
+  computed by each task's own output layer.
+  """
+
+  def __init__(self, action_size: int, num_tasks: int,
+               layer_sizes: Sequence[int] = (200, 300),
+               min_variance: float = MIN_VARIANCE, init_scale: float = 0.7,
+               name: str = 'policy'):
+    super().__init__(name=name)
+    _check_layers(layer_sizes)
+    self._num_tasks = num_tasks
+    self._action_size = action_size
+    self._init_scale = init_scale
+    self._min_scale = float(np.sqrt(min_variance))
+    self._torso = acme_networks.LayerNormMLP(list(layer_sizes[:-1]),
+                                             activate_final=True)
+    self._heads = PerTask([_TaskHead(
+        layer_sizes[-1], lambda: snt.Linear(
+            2 * action_size, w_init=tf.initializers.VarianceScaling(1e-4)),
+        name=f'task_{k}') for k in range(num_tasks)])
+
+  def __call__(self, observation: tf.Tensor) -> tfd.Distribution:
+    observation, task = split_task(observation, self._num_tasks)
+    params = self._heads(self._torso(observation), task)
+    mean, scale = tf.split(params, 2, axis=-1)
+    scale = (tf.nn.softplus(scale) * self._init_scale / tf.nn.softplus(0.)
+             + self._min_scale)
+    return tfd.MultivariateNormalDiag(loc=mean, scale_diag=scale)
+
+
+class TaskConditionedCritic(snt.Module):
+  """(observation [R, O + K], action [R, A]) -> Q [R]; with no action, a
+  state-value network observation -> V [R]."""
+
+  def __init__(self, num_tasks: int,
+               layer_sizes: Sequence[int] = (400, 400), name: str = 'critic'):
+    super().__init__(name=name)
+    _check_layers(layer_sizes)
+    self._num_tasks = num_tasks
+    self._torso = acme_networks.LayerNormMLP(list(layer_sizes[:-1]),
+                                             activate_final=True)
+    self._heads = PerTask([_TaskHead(
+        layer_sizes[-1], lambda: acme_networks.NearZeroInitializedLinear(1),
+        name=f'task_{k}') for k in range(num_tasks)])
+
+  def __call__(self, observation: tf.Tensor,
+               action: Optional[tf.Tensor] = None) -> tf.Tensor:
+    observation, task = split_task(observation, self._num_tasks)
+    inputs = (observation if action is None
+              else tf.concat([observation, tf.cast(action, tf.float32)], -1))
+    return tf.squeeze(self._heads(self._torso(inputs), task), axis=-1)

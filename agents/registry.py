@@ -7,7 +7,7 @@ the launch code is the same for all of them. A new algorithm adds one entry.
 
 import dataclasses
 import functools
-from typing import Any, Callable, Dict, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from agents import networks
 from agents.abm import config as abm_config
@@ -24,7 +24,8 @@ from agents.bm import learning as bm_learning
 class AgentDefinition:
   config_class: Callable[..., Any]  # keyword overrides -> config
   # make_learner(config, observation_size, action_size, dataset, counter,
-  #              logger, checkpoint_dir, max_steps) -> learner
+  #              logger, checkpoint_dir, max_steps, num_tasks=None) -> learner
+  # (num_tasks: task-conditioned networks, for a multi-task environment)
   make_learner: Callable[..., Any]
   # Evaluated policies: label -> variable key served by the learner.
   policies: Dict[str, str]
@@ -37,19 +38,32 @@ class AgentDefinition:
   replay_defaults: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
-def make_evaluated_network(config, action_size: int, variable_key: str):
+def make_evaluated_network(config, action_size: int, variable_key: str,
+                           num_tasks: Optional[int] = None):
   """The network an evaluator fills with the learner's `variable_key`."""
   layer_sizes = (config.prior_layer_sizes if variable_key == 'prior'
                  else config.policy_layer_sizes)
   return networks.make_gaussian_policy(action_size, layer_sizes,
-                                       config.min_variance, name=variable_key)
+                                       config.min_variance, name=variable_key,
+                                       num_tasks=num_tasks)
+
+
+def _compiled_for(config, num_tasks):
+  """The config, without XLA for task-conditioned networks: their per-task
+  row partitions change size every batch, and XLA would recompile the step
+  for each new size (measured: ~30 s per step)."""
+  if num_tasks and config.jit_compile:
+    return dataclasses.replace(config, jit_compile=False)
+  return config
 
 
 def _make_bm_learner(config: bm_config.BMConfig, observation_size: int,
                      action_size: int, dataset, counter, logger,
-                     checkpoint_dir, max_steps):
+                     checkpoint_dir, max_steps, num_tasks=None):
+  config = _compiled_for(config, num_tasks)
   return bm_learning.BMLearner(
-      policy_network=make_evaluated_network(config, action_size, 'policy'),
+      policy_network=make_evaluated_network(config, action_size, 'policy',
+                                            num_tasks),
       dataset=dataset, observation_size=observation_size, config=config,
       counter=counter, logger=logger, checkpoint_dir=checkpoint_dir,
       max_steps=max_steps)
@@ -57,11 +71,15 @@ def _make_bm_learner(config: bm_config.BMConfig, observation_size: int,
 
 def _make_abm_learner(config: abm_config.ABMConfig, observation_size: int,
                       action_size: int, dataset, counter, logger,
-                      checkpoint_dir, max_steps):
+                      checkpoint_dir, max_steps, num_tasks=None):
+  config = _compiled_for(config, num_tasks)
   return abm_learning.ABMLearner(
-      policy_network=make_evaluated_network(config, action_size, 'policy'),
-      prior_network=make_evaluated_network(config, action_size, 'prior'),
-      critic_network=networks.make_critic(config.critic_layer_sizes),
+      policy_network=make_evaluated_network(config, action_size, 'policy',
+                                            num_tasks),
+      prior_network=make_evaluated_network(config, action_size, 'prior',
+                                           num_tasks),
+      critic_network=networks.make_critic(config.critic_layer_sizes,
+                                          num_tasks),
       dataset=dataset, observation_size=observation_size,
       action_size=action_size, config=config, counter=counter, logger=logger,
       checkpoint_dir=checkpoint_dir, max_steps=max_steps)
@@ -69,11 +87,14 @@ def _make_abm_learner(config: abm_config.ABMConfig, observation_size: int,
 
 def _make_awac_learner(config: awac_config.AWACConfig, observation_size: int,
                        action_size: int, dataset, counter, logger,
-                       checkpoint_dir, max_steps):
+                       checkpoint_dir, max_steps, num_tasks=None):
+  config = _compiled_for(config, num_tasks)
   return awac_learning.AWACLearner(
-      policy_network=make_evaluated_network(config, action_size, 'policy'),
-      critic_networks=[networks.make_critic(config.critic_layer_sizes)
-                       for _ in range(2)],
+      policy_network=make_evaluated_network(config, action_size, 'policy',
+                                            num_tasks),
+      critic_networks=[
+          networks.make_critic(config.critic_layer_sizes, num_tasks)
+          for _ in range(2)],
       dataset=dataset, observation_size=observation_size,
       action_size=action_size, config=config, counter=counter, logger=logger,
       checkpoint_dir=checkpoint_dir, max_steps=max_steps)
@@ -81,10 +102,13 @@ def _make_awac_learner(config: awac_config.AWACConfig, observation_size: int,
 
 def _make_awr_learner(config: awr_config.AWRConfig, observation_size: int,
                       action_size: int, dataset, counter, logger,
-                      checkpoint_dir, max_steps):
+                      checkpoint_dir, max_steps, num_tasks=None):
+  config = _compiled_for(config, num_tasks)
   return awr_learning.AWRLearner(
-      policy_network=make_evaluated_network(config, action_size, 'policy'),
-      value_network=networks.make_value_network(config.value_layer_sizes),
+      policy_network=make_evaluated_network(config, action_size, 'policy',
+                                            num_tasks),
+      value_network=networks.make_value_network(config.value_layer_sizes,
+                                                 num_tasks),
       dataset=dataset, observation_size=observation_size, config=config,
       counter=counter, logger=logger, checkpoint_dir=checkpoint_dir,
       max_steps=max_steps)

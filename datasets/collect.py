@@ -24,7 +24,7 @@ target and never duplicates. A collection killed mid-episode leaves only its
 
 import dataclasses
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 from acme.tf import utils as tf2_utils
 from acme.tf import variable_utils
@@ -67,11 +67,16 @@ class CollectingActor:
                behaviour: Optional[str] = None,
                should_start: Optional[Callable[[], bool]] = None,
                policy_name: str = 'mpo',
-               whole_episodes: bool = False):
+               whole_episodes: bool = False,
+               relabellings: Optional[Sequence[Tuple[Callable, Callable]]]
+               = None):
     """`target_episodes` None: act until stopped (online fine-tuning);
     `behaviour`: the episodes' tag (default seed<S>); `should_start`: polled
     once a second before the first episode (e.g. the end of an offline
-    phase); `policy_name`: the learner's agent, for the metadata."""
+    phase); `policy_name`: the learner's agent, for the metadata;
+    `relabellings`: insert each episode once per (observation_fn, reward_fn)
+    pair, as restorers do (a multi-task environment: once per task)."""
+    self._relabellings = relabellings
     self._policy_name = policy_name
     self._env = environment
     self._action_spec = environment.action_spec()
@@ -147,9 +152,14 @@ class CollectingActor:
       rows['reward'].append(timestep.reward or 0.0)
       rows['discount'].append(timestep.discount)
     episode_return = self._writer.episode_return
+    # A multi-task environment's episodes also record the task acted on and
+    # every task's return (environments/sawyer/multitask.py).
+    tasks = {key: getattr(self._env, attribute) for key, attribute in (
+        ('task', 'task'), ('task_returns', 'episode_task_returns'))
+             if hasattr(self._env, attribute)}
     path = self._writer.end_episode(
         max_episodes=self._target, seed=self._seed, policy=self._policy_name,
-        actor=self._actor_index, learner_steps=int(learner_steps))
+        actor=self._actor_index, learner_steps=int(learner_steps), **tasks)
     if path is None or self._should_stop():
       return path
     self.episodes += 1
@@ -171,11 +181,15 @@ class CollectingActor:
         reward=np.asarray(rows['reward'] + [0.], np.float32),
         discount=np.asarray(rows['discount'] + [0.], np.float32),
         metadata={})
-    for start in replay_lib.snippet_starts(
-        len(episode.observation), self._snippet_length, self._whole_episodes,
-        self._rng):
-      if not self._snippets.add(episode, start):
-        return
+    views = [episode] if self._relabellings is None else [
+        episodes_lib.relabelled(episode, reward_fn, observation_fn)
+        for observation_fn, reward_fn in self._relabellings]
+    for view in views:
+      for start in replay_lib.snippet_starts(
+          len(view.observation), self._snippet_length, self._whole_episodes,
+          self._rng):
+        if not self._snippets.add(view, start):
+          return
 
   def _count(self, **increments) -> None:
     if self._counter is not None and not self._should_stop():

@@ -190,15 +190,20 @@ def read_episode(path: str) -> Episode:
   return Episode(observation, action, reward, discount, metadata)
 
 
-def relabelled(episode: Episode, reward_fn: Callable[[np.ndarray], Any]
+def relabelled(episode: Episode, reward_fn: Callable[[np.ndarray], Any],
+               observation_fn: Optional[Callable[[np.ndarray], Any]] = None
                ) -> Episode:
   """The episode with rewards recomputed for another task: r_t is the task's
   reward of the observation reached, reward_fn(s_{t+1}), as the Sawyer
   environments compute it online (ABM paper §5.2: tasks never executed in
-  the data can be learned from it)."""
+  the data can be learned from it). `observation_fn` first maps the
+  observations to the task's (e.g. sets a multi-task one-hot input)."""
+  observation = episode.observation
+  if observation_fn is not None:
+    observation = np.asarray(observation_fn(observation), np.float32)
   reward = np.zeros_like(episode.reward)
-  reward[:-1] = np.asarray(reward_fn(episode.observation[1:]), np.float32)
-  return dataclasses.replace(episode, reward=reward)
+  reward[:-1] = np.asarray(reward_fn(observation[1:]), np.float32)
+  return dataclasses.replace(episode, observation=observation, reward=reward)
 
 
 def read_episode_metadata(path: str) -> Dict[str, Any]:

@@ -11,9 +11,15 @@ observations are skipped and counted. With `whole_episodes`, each episode is
 one snippet, padded to N rows (datasets/replay.py); longer ones are skipped
 and counted.
 
+Relabelling. Given (observation_fn, reward_fn) pairs, each episode read is
+restored once per pair with the observations and rewards they give: logged
+data learned for a task it was not collected for, and, for a multi-task
+environment, every transition inserted once per task (ABM paper §5.2).
+
 Mixing. A restorer keeps `interleave` episodes open at once (in memory) and
-draws each snippet from a random open episode at a random position, so the table's contents stay mixed even when
-FIFO removal holds only part of the data.
+draws each snippet from a random open episode at a random position, so the
+table's contents stay mixed even when FIFO removal holds only part of the
+data.
 
 Packing. Each table item holds `snippets_per_item` (K) such snippets: the
 restorer gathers them into one [K·N, ...] block, appended to Reverb as a
@@ -29,7 +35,7 @@ learner's batch mixes B/K items sampled uniformly from the whole table.
 
 import dataclasses
 import logging
-from typing import Callable, Iterator, List, Optional
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import reverb
@@ -54,6 +60,7 @@ class RestorerStats:
 class _OpenEpisode:
   episode: episodes_lib.Episode
   starts: List[int]  # snippet starts not yet inserted, in random order
+  counted: bool = True  # False for the 2nd, 3rd… relabelling of one episode
 
 
 class Restorer:
@@ -74,10 +81,13 @@ class Restorer:
                max_in_flight_items: int = 32,
                should_stop: Optional[Callable[[], bool]] = None,
                first_episodes: Optional[int] = None,
-               reward_fn: Optional[Callable[[np.ndarray], np.ndarray]] = None,
+               relabellings: Optional[Sequence[Tuple[Callable, Callable]]]
+               = None,
                whole_episodes: bool = False):
-    """`reward_fn`: relabel each episode's rewards with this function of the
-    observations (`episodes.relabelled`) as it is read."""
+    """`relabellings`: (observation_fn, reward_fn) pairs; each episode read
+    is restored once per pair, relabelled with it (`episodes.relabelled`):
+    one pair retargets data to another task, a multi-task environment's
+    pairs insert every transition once per task."""
     self._files = episodes_lib.list_episodes(
         dataset_dir, first_episodes)[shard_index::num_shards]
     self._dataset_dir = dataset_dir
@@ -94,7 +104,7 @@ class Restorer:
     # so the restorer returns promptly when its program stops.
     self._should_stop = should_stop or (lambda: False)
     self._shard_name = f'restorer {shard_index}/{num_shards}'
-    self._reward_fn = reward_fn
+    self._relabellings = relabellings
     self._whole_episodes = whole_episodes
     self.stats = RestorerStats()
 
@@ -119,9 +129,7 @@ class Restorer:
         path = next(pending, None)
         if path is None:
           break
-        opened = self._open(path)
-        if opened is not None:
-          open_episodes.append(opened)
+        open_episodes.extend(self._open(path))
       if not open_episodes:
         break
       i = int(self._rng.integers(len(open_episodes)))
@@ -129,7 +137,8 @@ class Restorer:
       start = current.starts.pop()
       if not current.starts:
         open_episodes.pop(i)
-        self._retire(current.episode)
+        if current.counted:
+          self._retire(current.episode)
       if not writer.add(current.episode, start):
         break
     if not self._should_stop():
@@ -145,7 +154,9 @@ class Restorer:
       self.stats.passes += 1
       self._count(passes=1)
 
-  def _open(self, path: str) -> Optional[_OpenEpisode]:
+  def _open(self, path: str) -> List[_OpenEpisode]:
+    """The episode at `path` (once per relabelling) with its snippet starts;
+    none if it is unreadable or yields no snippet."""
     try:
       episode = episodes_lib.read_episode(path)
     except Exception as e:  # pylint: disable=broad-except
@@ -154,9 +165,7 @@ class Restorer:
                     path, e)
       self.stats.files_skipped += 1
       self._count(files_skipped=1)
-      return None
-    if self._reward_fn is not None:
-      episode = episodes_lib.relabelled(episode, self._reward_fn)
+      return []
     starts = replay_lib.snippet_starts(len(episode.observation),
                                        self._snippet_length,
                                        self._whole_episodes, self._rng)
@@ -165,8 +174,15 @@ class Restorer:
                  else 'episodes_too_short')
       setattr(self.stats, problem, getattr(self.stats, problem) + 1)
       self._count(**{problem: 1})
-      return None
-    return _OpenEpisode(episode, starts)
+      return []
+    if self._relabellings is None:
+      return [_OpenEpisode(episode, starts)]
+    return [_OpenEpisode(episodes_lib.relabelled(episode, reward_fn,
+                                                 observation_fn),
+                         [int(s) for s in self._rng.permutation(starts)],
+                         counted=i == 0)
+            for i, (observation_fn, reward_fn) in enumerate(
+                self._relabellings)]
 
   def _retire(self, episode: episodes_lib.Episode) -> None:
     self.stats.episodes += 1

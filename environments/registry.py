@@ -1,22 +1,33 @@
 """Environments by id: `control:<domain>-<task>` for the DeepMind control
-suite, `sawyer:<task>` for the Sawyer stacking tasks (ABM paper §5.2).
+suite, `sawyer:<task>` for the Sawyer stacking tasks and `sawyer:multitask`
+for all of them behind a task input (ABM paper §5.2).
 
 Every environment is a `dm_env.Environment` with one flat float32 observation
 vector and float32 actions, so learners, restorers and datasets never need to
-know which suite a task comes from. Other suites (the Sawyer stacking tasks)
-register themselves with `register()`.
+know which suite a task comes from. Other suites register themselves with
+`register()`.
 """
 
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+import dataclasses
 
 import dm_env
 
 EnvFactory = Callable[[Optional[int]], dm_env.Environment]
-# observations [..., O] -> rewards [...]
-ObservationReward = Callable[[Any], Any]
+# (observation_fn, reward_fn): observations [T, O'] -> this environment's
+# observations [T, O], and observations reached [T, O'] -> rewards [T].
+Relabelling = Tuple[Callable[[Any], Any], Callable[[Any], Any]]
 
-_FACTORIES: Dict[str, EnvFactory] = {}
-_OBSERVATION_REWARDS: Dict[str, ObservationReward] = {}
+
+@dataclasses.dataclass(frozen=True)
+class _Entry:
+  factory: EnvFactory
+  relabellings: Optional[Sequence[Relabelling]] = None
+  tasks: Optional[Sequence[str]] = None
+  evaluation_ids: Optional[Dict[str, str]] = None
+
+
+_ENTRIES: Dict[str, _Entry] = {}
 
 
 class UnknownEnvironmentError(ValueError):
@@ -24,23 +35,46 @@ class UnknownEnvironmentError(ValueError):
 
 
 def register(env_id: str, factory: EnvFactory,
-             observation_reward: Optional[ObservationReward] = None) -> None:
+             relabellings: Optional[Sequence[Relabelling]] = None,
+             tasks: Optional[Sequence[str]] = None,
+             evaluation_ids: Optional[Dict[str, str]] = None) -> None:
   """Adds `env_id` to the registry; `factory(seed)` builds the environment.
 
-  `observation_reward`, where the task's reward is a function of the
-  observation reached, lets logged data of any task be relabelled for this
-  one (`abmrl train --relabel`)."""
-  if env_id in _FACTORIES:
+  `relabellings`: where rewards are functions of the observation, how logged
+  data of a related environment is restored for this one — once per entry,
+  so a multi-task environment lists one per task (`abmrl train --relabel`,
+  and always for multi-task training). `tasks`: the task set, when the last
+  len(tasks) observation values are a one-hot task input (task-conditioned
+  networks read it). `evaluation_ids`: task -> the id of an environment
+  that keeps that task (what evaluators run)."""
+  if env_id in _ENTRIES:
     raise ValueError(f'environment id registered twice: {env_id}')
-  _FACTORIES[env_id] = factory
-  if observation_reward is not None:
-    _OBSERVATION_REWARDS[env_id] = observation_reward
+  _ENTRIES[env_id] = _Entry(factory, relabellings, tasks, evaluation_ids)
 
 
-def observation_reward(env_id: str) -> Optional[ObservationReward]:
-  """The task's reward as a function of observations, if it has one."""
+def _entry(env_id: str) -> _Entry:
   _ensure_registered()
-  return _OBSERVATION_REWARDS.get(env_id)
+  if env_id not in _ENTRIES:
+    raise UnknownEnvironmentError(
+        f'unknown environment id {env_id!r}; valid ids: '
+        + ', '.join(sorted(_ENTRIES)))
+  return _ENTRIES[env_id]
+
+
+def relabellings(env_id: str) -> Optional[Sequence[Relabelling]]:
+  """How logged data is restored for this environment's task(s), if its
+  rewards are functions of the observation."""
+  return _entry(env_id).relabellings
+
+
+def tasks(env_id: str) -> Optional[Sequence[str]]:
+  """The task set behind the observation's one-hot task input, if any."""
+  return _entry(env_id).tasks
+
+
+def evaluation_ids(env_id: str) -> Dict[str, str]:
+  """Task -> environment id evaluators run; {'': env_id} for one task."""
+  return dict(_entry(env_id).evaluation_ids or {'': env_id})
 
 
 def step_limit(env_id: str) -> Optional[int]:
@@ -67,16 +101,29 @@ def _control_suite_factory(domain: str, task: str) -> EnvFactory:
 
 
 def _register_sawyer() -> None:
+  from environments.sawyer import multitask  # pylint: disable=g-import-not-at-top
   from environments.sawyer import rewards  # pylint: disable=g-import-not-at-top
 
-  def factory(task):
+  def single(task):
     def make(seed: Optional[int]) -> dm_env.Environment:
       from environments.sawyer import env  # pylint: disable=g-import-not-at-top
       return env.SawyerStacking(task=task, seed=seed)
     return make
 
+  def multi(task=None):
+    return lambda seed: multitask.MultiTaskSawyer(task=task, seed=seed)
+
   for task, reward in {**rewards.TASKS, **rewards.NEW_TASKS}.items():
-    register(f'sawyer:{task}', factory(task), observation_reward=reward)
+    register(f'sawyer:{task}', single(task),
+             relabellings=[(multitask.base_observation,
+                            lambda o, r=reward: r(multitask.base_observation(o)))])
+  per_task = {task: f'sawyer:multitask/{task}' for task in multitask.TASK_SET}
+  register('sawyer:multitask', multi(), tasks=multitask.TASK_SET,
+           relabellings=multitask.task_relabellings(),
+           evaluation_ids=per_task)
+  for task, env_id in per_task.items():
+    register(env_id, multi(task), tasks=multitask.TASK_SET,
+             relabellings=multitask.task_relabellings([task]))
 
 
 def _register_control_suite() -> None:
@@ -88,17 +135,12 @@ def _register_control_suite() -> None:
 def env_ids() -> List[str]:
   """All registered environment ids, sorted."""
   _ensure_registered()
-  return sorted(_FACTORIES)
+  return sorted(_ENTRIES)
 
 
 def make(env_id: str, seed: Optional[int] = None) -> dm_env.Environment:
   """Builds the environment `env_id`; raises UnknownEnvironmentError if unknown."""
-  _ensure_registered()
-  if env_id not in _FACTORIES:
-    raise UnknownEnvironmentError(
-        f'unknown environment id {env_id!r}; valid ids: '
-        + ', '.join(sorted(_FACTORIES)))
-  return _FACTORIES[env_id](seed)
+  return _entry(env_id).factory(seed)
 
 
 _registered = False

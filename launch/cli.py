@@ -63,10 +63,12 @@ def _agent_overrides(agent: str, pairs: List[str]):
   return overrides
 
 
-def check_dataset(dataset_dir: str, env_id: str):
-  """The dataset's spec, after checking it exists, has episodes, matches env."""
+def check_dataset(dataset_dir: str, env_id: str, relabel: bool = False):
+  """The spec to train with, after checking the dataset exists, has
+  episodes, and matches the environment (after relabelling, if asked)."""
   from datasets import episodes  # pylint: disable=g-import-not-at-top
   import environments  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
   try:
     env = environments.make(env_id)
   except environments.UnknownEnvironmentError as e:
@@ -75,10 +77,25 @@ def check_dataset(dataset_dir: str, env_id: str):
   if not episodes.list_episodes(dataset_dir):
     raise UsageError(f'dataset {dataset_dir} has no complete episodes')
   env_spec = episodes.DatasetSpec.from_environment(env_id, env)
-  problem = spec.mismatch(env_spec)
+  restored = spec
+  if relabel:
+    relabellings = environments.relabellings(env_id)
+    if not relabellings:
+      raise UsageError(f'--relabel: {env_id} has no reward defined on '
+                       'observations (the sawyer:* environments have)')
+    observation_fn = relabellings[0][0]
+    try:
+      shape = np.shape(observation_fn(np.zeros((2,) + spec.observation_shape,
+                                               np.float32)))[1:]
+    except ValueError:
+      shape = spec.observation_shape
+    restored = dataclasses.replace(spec, observation_shape=tuple(shape))
+  problem = restored.mismatch(env_spec)
   if problem:
-    raise UsageError(f'dataset {dataset_dir} does not match {env_id}: {problem}')
-  return spec
+    raise UsageError(f'dataset {dataset_dir} does not match {env_id}'
+                     + (' after relabelling' if relabel else '')
+                     + f': {problem}')
+  return spec, env_spec
 
 
 def train(args) -> int:
@@ -129,16 +146,17 @@ def train(args) -> int:
       raise UsageError(f'batch size {batch_size} leaves no room for both an '
                        f'offline and an online part of {args.snippets_per_item}'
                        ' snippets (--snippets-per-item)')
-  spec = check_dataset(args.dataset, args.env)
-  if spec.env_id != args.env and not args.relabel:
-    raise UsageError(f'dataset {args.dataset} holds {spec.env_id} data; to '
-                     f'train for {args.env}, add --relabel (rewards '
+  import environments  # pylint: disable=g-import-not-at-top
+  try:
+    # Multi-task training always restores the data once per task.
+    relabel = args.relabel or environments.tasks(args.env) is not None
+  except environments.UnknownEnvironmentError as e:
+    raise UsageError(str(e)) from None
+  data_spec, spec = check_dataset(args.dataset, args.env, relabel)
+  if data_spec.env_id != args.env and not relabel:
+    raise UsageError(f'dataset {args.dataset} holds {data_spec.env_id} data; '
+                     f'to train for {args.env}, add --relabel (rewards '
                      'recomputed from observations)')
-  if args.relabel:
-    import environments  # pylint: disable=g-import-not-at-top
-    if environments.observation_reward(args.env) is None:
-      raise UsageError(f'--relabel: {args.env} has no reward defined on '
-                       'observations (the sawyer:<task> environments have)')
   run_dir = args.run_dir or os.path.join(
       'runs', f'{args.agent}-{args.env.replace(":", "_")}')
   config = config_lib.TrainConfig.for_agent(
@@ -152,7 +170,7 @@ def train(args) -> int:
       snippets_per_item=args.snippets_per_item, replay_size=args.replay_size,
       min_replay_size=args.min_replay_size,
       samples_per_insert=args.samples_per_insert, seed=args.seed,
-      first_episodes=args.first_episodes, relabel=args.relabel,
+      first_episodes=args.first_episodes, relabel=relabel,
       offline_steps=args.offline_steps, online_actors=args.online_actors,
       online_fraction=args.online_fraction,
       online_buffer=args.online_buffer,
@@ -281,7 +299,7 @@ def demo(args) -> int:
           f'{dataset_dir}')
     generate.generate(DEMO_ENV, dataset_dir, episodes_per_behaviour=5,
                       seed=0)
-  spec = check_dataset(dataset_dir, DEMO_ENV)
+  _, spec = check_dataset(dataset_dir, DEMO_ENV)
   info = summary.summarize(dataset_dir)
   print(summary.format_summary(info))
   config = config_lib.TrainConfig(

@@ -24,7 +24,8 @@ class TrainConfig:
   samples_per_insert: float = 8.0
   restorer_interleave: int = 8
   first_episodes: Optional[int] = None  # per behaviour tag (seed)
-  # Recompute the data's rewards for env_id's task from the observations.
+  # Restore the data through env_id's relabellings: rewards recomputed for
+  # its task from the observations, once per task for a multi-task env.
   relabel: bool = False
   # Offline→online fine-tuning: after `offline_steps` learner steps, online
   # actors act with the policy and insert into an online table; each batch

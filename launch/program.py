@@ -39,6 +39,11 @@ def _agent_config(config: config_lib.TrainConfig):
   return registry.get(config.agent).config_class(**config.agent_config)
 
 
+def _num_tasks(config):
+  """K for task-conditioned networks (a multi-task environment), else None."""
+  return len(environments.tasks(config.env_id) or ()) or None
+
+
 def _make_tables(config, spec: episodes.DatasetSpec):
   """The snippet table (`config`: a TrainConfig or a CollectConfig)."""
   batch_size = _agent_config(config).batch_size
@@ -95,7 +100,7 @@ def _make_learner(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
       agent_config, spec.observation_shape[0], spec.action_shape[0],
       dataset, learner_counter,
       loggers.make_logger(config.run_dir, 'learner', steps_key='learner_steps'),
-      config.run_dir, config.steps)
+      config.run_dir, config.steps, num_tasks=_num_tasks(config))
   return holder['learner']
 
 
@@ -104,11 +109,14 @@ def _make_evaluator(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
                     counter):
   agent_config = _agent_config(config)
   return evaluator_lib.Evaluator(
-      environment_factory=functools.partial(
-          environments.make, config.env_id, seed=config.seed + 1000 + index),
+      environment_factories={  # one per task of a multi-task environment
+          task: functools.partial(environments.make, env_id,
+                                  seed=config.seed + 1000 + index)
+          for task, env_id in environments.evaluation_ids(
+              config.env_id).items()},
       policy_factory=functools.partial(registry.make_evaluated_network,
                                        agent_config, spec.action_shape[0],
-                                       variable_key),
+                                       variable_key, _num_tasks(config)),
       variable_source=learner, counter=counter,
       logger=loggers.make_logger(config.run_dir, f'evaluator_{label}_{index}',
                                  time_delta=0., steps_key='learner_steps'),
@@ -126,12 +134,17 @@ def _make_actor(config, spec: episodes.DatasetSpec, index: int, replay,
       environment=environments.make(config.env_id, seed=env_seed),
       env_id=config.env_id, seed=config.seed, actor_index=index,
       policy_network=registry.make_evaluated_network(
-          _agent_config(config), spec.action_shape[0], 'policy'),
+          _agent_config(config), spec.action_shape[0], 'policy',
+          _num_tasks(config)),
       variable_source=learner, replay=replay,
       snippet_length=config.snippet_length,
       snippets_per_item=config.snippets_per_item, counter=counter,
       should_stop=nodes.program_stopping,
-      whole_episodes=getattr(config, 'whole_episodes', False), **actor_args)
+      whole_episodes=getattr(config, 'whole_episodes', False),
+      # A multi-task environment's transitions go in once per task.
+      relabellings=(environments.relabellings(config.env_id)
+                    if environments.tasks(config.env_id) else None),
+      **actor_args)
 
 
 def _make_online_actor(config: config_lib.TrainConfig,
@@ -172,8 +185,8 @@ def build_program(config: config_lib.TrainConfig,
           should_stop=nodes.program_stopping,
           first_episodes=config.first_episodes,
           max_passes=1 if config.shared_buffer else None,
-          reward_fn=(environments.observation_reward(config.env_id)
-                     if config.relabel else None),
+          relabellings=(environments.relabellings(config.env_id)
+                        if config.relabel else None),
           whole_episodes=config.whole_episodes))
   with program.group('learner'):
     learner = program.add_node(lp.CourierNode(
@@ -218,7 +231,7 @@ def _make_online_learner(config: config_lib.CollectConfig,
       counting.Counter(counter, prefix='', time_delta=0.),
       loggers.make_logger(config.run_dir, 'learner', steps_key='learner_steps',
                           print_to_terminal=False),
-      config.run_dir, None)
+      config.run_dir, None, num_tasks=_num_tasks(config))
 
 
 def _make_collecting_actor(config: config_lib.CollectConfig,

@@ -1,6 +1,7 @@
 """Restorers against a real Reverb server."""
 
 import collections
+import dataclasses
 import os
 import shutil
 import threading
@@ -206,19 +207,26 @@ def test_first_episodes_restores_only_that_view(small_dataset, queue_server):
       _key(s) for s in _drain(queue_server, stats.snippets)) == expected
 
 
-def test_restored_episodes_carry_the_relabelled_task_rewards(tmp_path):
-  """Sawyer lift data restored for bring_to_corner, a task never executed:
-  every transition's reward is bring_to_corner of the observation reached."""
+def _sawyer_lift_data(tmp_path):
   from datasets import generate
-  from environments.sawyer import rewards
   directory = str(tmp_path / 'lift')
   generate.generate('sawyer:lift', directory, episodes_per_behaviour=1,
                     seed=0, max_steps_per_episode=30, progress=None)
+  return directory
+
+
+def test_restored_episodes_carry_the_relabelled_task_rewards(tmp_path):
+  """Sawyer lift data restored for bring_to_corner, a task never executed:
+  every transition's reward is bring_to_corner of the observation reached."""
+  import environments
+  from environments.sawyer import rewards
+  directory = _sawyer_lift_data(tmp_path)
   server = _queue_server(directory)
   try:
     restorer = restorer_lib.Restorer(
         directory, reverb.Client(f'localhost:{server.port}'), 'snippets',
-        SNIPPET_LENGTH, max_passes=1, reward_fn=rewards.bring_to_corner)
+        SNIPPET_LENGTH, max_passes=1,
+        relabellings=environments.relabellings('sawyer:bring_to_corner'))
     stats = restorer.run()
     snippets = _drain(server, stats.items)
   finally:
@@ -234,6 +242,46 @@ def test_restored_episodes_carry_the_relabelled_task_rewards(tmp_path):
       np.testing.assert_allclose(reward[t], expected, rtol=1e-5, atol=1e-7)
       changed += abs(expected - rewards.lift(observation[t + 1])) > 1e-3
   assert changed > 0  # the two tasks' rewards differ on these data
+
+
+def test_multi_task_restoring_inserts_each_transition_once_per_task(tmp_path):
+  """Single-task lift data restored for sawyer:multitask: every window comes
+  back once per task, with that task's one-hot input and rewards."""
+  import environments
+  from environments.sawyer import multitask
+  from environments.sawyer import observations
+  directory = _sawyer_lift_data(tmp_path)
+  spec = episodes.read_spec(directory)
+  tasks = multitask.TASK_SET
+  restored_spec = dataclasses.replace(
+      spec, observation_shape=(observations.SIZE + len(tasks),))
+  server = reverb.Server([reverb.Table.queue(
+      'snippets', max_size=100_000, signature=replay.snippet_signature(
+          restored_spec, SNIPPET_LENGTH))])
+  try:
+    stats = restorer_lib.Restorer(
+        directory, reverb.Client(f'localhost:{server.port}'), 'snippets',
+        SNIPPET_LENGTH, max_passes=1,
+        relabellings=environments.relabellings('sawyer:multitask')).run()
+    snippets = _drain(server, stats.items)
+  finally:
+    server.stop()
+  windows = sum(len(episodes.read_episode(p).observation) - SNIPPET_LENGTH + 1
+                for p in episodes.list_episodes(directory))
+  assert stats.episodes == len(episodes.list_episodes(directory))
+  assert len(snippets) == stats.snippets == windows * len(tasks)
+  per_task = collections.Counter()
+  for snippet in snippets:
+    observation, reward = (snippet['observation'].numpy(),
+                           snippet['reward'].numpy())
+    one_hot = observation[:, observations.SIZE:]
+    assert (one_hot == one_hot[0]).all() and one_hot[0].sum() == 1
+    task = tasks[int(one_hot[0].argmax())]
+    per_task[task] += 1
+    np.testing.assert_allclose(
+        reward[0], multitask.task_rewards(observation[1])[task], rtol=1e-5,
+        atol=1e-7)
+  assert per_task == {task: windows for task in tasks}
 
 
 def test_relabelled_episode_rewards_are_the_task_of_the_next_observation():

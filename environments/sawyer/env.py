@@ -78,10 +78,11 @@ class SawyerStacking(dm_env.Environment):
     return jacobian.T @ np.linalg.solve(
         jacobian @ jacobian.T + damping * np.eye(6), twist)
 
-  def _solve_home(self) -> np.ndarray:
-    """Arm joints placing the grip above the basket, fingers down."""
+  def _solve_home(self, offset=(0., 0., 0.)) -> np.ndarray:
+    """Arm joints placing the grip above the basket (plus `offset`, metres),
+    fingers down."""
     m, d = self._model, self._data
-    target = model_lib.BASKET_FLOOR + [0., 0., HOME_ABOVE_FLOOR]
+    target = model_lib.BASKET_FLOOR + [0., 0., HOME_ABOVE_FLOOR] + offset
     d.qpos[self._arm_dofs] = [0., -1.0, 0., 2.0, 0., 0.6, 0.]
     for _ in range(300):
       mujoco.mj_kinematics(m, d)
@@ -93,10 +94,24 @@ class SawyerStacking(dm_env.Environment):
 
   # --- dm_env ----------------------------------------------------------------
 
-  def reset(self) -> dm_env.TimeStep:
+  def reset(self, keep_cell: bool = False,
+            random_arm: bool = False) -> dm_env.TimeStep:
+    """A new episode: by default the arm at its home and the cubes scattered
+    in the basket. `keep_cell`: start from the cell as the last episode left
+    it (the real cell is not reset between episodes, §5.2). `random_arm`:
+    the arm starts at a random place above the basket instead of home."""
     m, d = self._model, self._data
+    if keep_cell:
+      self._steps = 0
+      self._reset_next = False
+      return dm_env.restart(self._observation())
+    home = self._home
+    if random_arm:
+      hx, hy = rewards.BASKET_HALF_EXTENT
+      home = self._solve_home(self._rng.uniform([-hx / 2, -hy / 2, -0.05],
+                                                [hx / 2, hy / 2, 0.1]))
     mujoco.mj_resetData(m, d)
-    d.qpos[self._arm_dofs] = self._home
+    d.qpos[self._arm_dofs] = home
     self._finger_target = model_lib.FINGER_STROKE
     d.qpos[len(self._arm_dofs):len(self._arm_dofs) + 2] = self._finger_target
     hx, hy = rewards.BASKET_HALF_EXTENT
@@ -116,7 +131,7 @@ class SawyerStacking(dm_env.Environment):
           xy[0], xy[1], rewards.CUBE_SIZE / 2]
       d.qpos[address + 3:address + 7] = [1., 0., 0., 0.]
     mujoco.mj_forward(m, d)
-    self._arm_target = self._home.copy()
+    self._arm_target = home.copy()
     self._steps = 0
     self._reset_next = False
     return dm_env.restart(self._observation())

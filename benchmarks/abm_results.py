@@ -180,8 +180,8 @@ def main():
   online = args.offline_steps is not None
   header = ['agent', 'seeds', 'RL policy (final)', 'prior (final)']
   if online:
-    header += ['policy, mean of online evaluations',
-               'online steps until policy > data best']
+    header += ['policy, online evaluations: first half',
+               'second half']
   header += ['wall time per run']
   lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
   for agent, runs in results.items():
@@ -190,17 +190,18 @@ def main():
     row = [agent, str(len(runs)), mean_std(finals['policy']),
            mean_std(finals['prior'])]
     if online:
-      means, crossings = [], []
+      # How fast fine-tuning rises, and where it gets to: the policy's mean
+      # evaluation in each half of the online phase, per seed.
+      middle = (args.offline_steps + args.steps) / 2
+      halves = ([], [])
       for _, agent_curves, _ in runs:
         steps, returns = (np.array(x) for x in agent_curves['policy'])
-        after = steps > args.offline_steps
-        means.append(float(returns[after].mean()) if after.any() else math.nan)
-        beat = after & (returns > info.best_return)
-        crossings.append(float(steps[beat][0] - args.offline_steps)
-                         if beat.any() else math.nan)
-      never = sum(math.isnan(c) for c in crossings)
-      row += [mean_std(means), mean_std(crossings)
-              + (f' ({never} of {len(runs)} never)' if never else '')]
+        for half, chosen in zip(halves, (
+            (steps > args.offline_steps) & (steps <= middle),
+            steps > middle)):
+          half.append(float(returns[chosen].mean()) if chosen.any()
+                      else math.nan)
+      row += [mean_std(halves[0]), mean_std(halves[1])]
     row.append(f'{np.mean([s for _, _, s in runs]):.0f} s')
     lines.append('| ' + ' | '.join(row) + ' |')
   blank = ' |' * (len(header) - 2)

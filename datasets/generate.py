@@ -29,8 +29,11 @@ def _point_mass_controller(observation: np.ndarray) -> np.ndarray:
 
 
 def _sawyer_pick_and_lift(observation: np.ndarray) -> np.ndarray:
-  from environments.sawyer import scripted  # pylint: disable=g-import-not-at-top
-  return scripted.PickAndLift()(observation)
+  # pylint: disable=g-import-not-at-top
+  from environments.sawyer import multitask
+  from environments.sawyer import scripted
+  # pylint: enable=g-import-not-at-top
+  return scripted.PickAndLift()(multitask.base_observation(observation))
 
 
 # Scripted controllers by environment id; others get only noise levels around
@@ -38,10 +41,11 @@ def _sawyer_pick_and_lift(observation: np.ndarray) -> np.ndarray:
 SCRIPTED_CONTROLLERS: Dict[str, Policy] = {
     'control:point_mass-easy': _point_mass_controller,
     'control:point_mass-hard': _point_mass_controller,
-    # Reach, grasp and lift the green cube, whatever the task rewards.
+    # Reach, grasp and lift the green cube, whatever the task rewards (in
+    # sawyer:multitask, whatever the task input says).
     **{f'sawyer:{task}': _sawyer_pick_and_lift for task in (
         'reach', 'grasp', 'lift', 'place_wide', 'place_narrow', 'stack',
-        'stack_and_leave', 'bring_to_centre', 'bring_to_corner')},
+        'stack_and_leave', 'bring_to_centre', 'bring_to_corner', 'multitask')},
 }
 
 

@@ -182,3 +182,28 @@ def test_collector_improves_on_an_easy_task(tmp_path):
   assert len(returns) == 12
   first, last = np.mean(returns[:3]), np.mean(returns[-3:])
   assert last > first + 50, returns
+
+
+def test_multi_task_collection_logs_the_task_and_every_tasks_return(tmp_path):
+  """sawyer:multitask: the task switches between episodes; each episode's
+  metadata names the task acted on and holds every task's return (its
+  return is the acted task's); the learner's replay gets every transition
+  once per task (9 × 200 snippets per episode: enough to start learning)."""
+  from environments.sawyer import multitask
+  out = str(tmp_path / 'data')
+  done = _collect(out, 0, 3, env='sawyer:multitask')
+  assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+  paths = _seed_episodes(out, 0)
+  assert len(paths) == 3
+  for path in paths:
+    metadata = episodes.read_episode_metadata(path)
+    assert metadata['task'] in multitask.EXECUTED
+    assert set(metadata['task_returns']) == set(multitask.TASK_SET)
+    np.testing.assert_allclose(metadata['return'],
+                               metadata['task_returns'][metadata['task']],
+                               rtol=1e-4, atol=1e-4)
+    episode = episodes.read_episode(path)
+    one_hot = episode.observation[:, -len(multitask.TASK_SET):]
+    assert (one_hot.argmax(axis=1) ==
+            multitask.TASK_SET.index(metadata['task'])).all()
+  assert max(_learner_steps(out, 0)) > 0

@@ -8,9 +8,10 @@ and the evaluators run every task. Then, for the tasks given with
 --single-tasks (default bring_to_corner, never executed in the data), the
 same agents learn that task alone from the relabelled data.
 
-Writes <name>.md (per-task table: the data's mean and best return for each
-task after relabelling, each agent's final policy and prior returns) and
-<name>.png (the same as bars), with the command.
+Writes <name>_table.md (per task: the data's mean and best return after
+relabelling, the return of holding still — some tasks pay for cubes that
+start near their targets — and each agent's final policy and prior returns)
+and <name>.png (the same as bars).
 
 Usage:
   python benchmarks/sawyer_multitask.py --dataset data/sawyer_multitask \
@@ -42,6 +43,24 @@ def data_task_returns(dataset: str):
     for task, reward in multitask.task_rewards(observation[1:]).items():
       returns[task].append(float(np.sum(reward)))
   return returns
+
+
+def zero_action_returns(episodes: int):
+  """task -> mean return of holding still (the zero action), on the
+  evaluators' fixed-task cells: what a task pays for doing nothing."""
+  import numpy as np
+  from environments.sawyer import multitask
+  out = {}
+  for task in multitask.TASK_SET:
+    env = multitask.MultiTaskSawyer(task=task, seed=1000)
+    total = 0.
+    for _ in range(episodes):
+      timestep = env.reset()
+      while not timestep.last():
+        timestep = env.step(np.zeros(5, np.float32))
+        total += timestep.reward
+    out[task] = total / episodes
+  return out
 
 
 def final_row(run_dir: str, label: str):
@@ -107,8 +126,9 @@ def main():
               os.path.join(args.runs, f'{agent}-{task}'), args, [])
 
   data = data_task_returns(args.dataset)
-  columns = ['data mean', 'data best']
-  values = {task: [np.mean(data[task]), np.max(data[task])]
+  still = zero_action_returns(args.eval_episodes)
+  columns = ['data mean', 'data best', 'zero action']
+  values = {task: [np.mean(data[task]), np.max(data[task]), still[task]]
             for task in multitask.TASK_SET}
   for agent in agents:
     for label in ('policy', 'prior'):

@@ -131,6 +131,9 @@ def train(args) -> int:
   if args.snippets_per_item <= 0 or batch_size % args.snippets_per_item:
     raise UsageError(f'--snippets-per-item {args.snippets_per_item} must be '
                      f'positive and divide the batch size {batch_size}')
+  if args.offline_steps is None and args.online_buffer != 'separate':
+    raise UsageError('--online-buffer is for offline→online runs: add '
+                     '--offline-steps')
   if args.offline_steps is not None:
     if not 0 <= args.offline_steps < args.steps:
       raise UsageError(f'--offline-steps must be in [0, --steps), got '

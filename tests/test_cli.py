@@ -102,3 +102,21 @@ def test_data_of_another_task_needs_relabelling(capsys, small_dataset):
   line = _error_line(capsys, _train(small_dataset, 'control:point_mass-hard',
                                     '--relabel'))
   assert 'no reward defined on observations' in line
+
+
+def test_awr_takes_no_snippet_length(capsys, small_dataset):
+  argv = _train(small_dataset, ENV_ID, '--snippet-length', '8')
+  argv[2] = 'awr'
+  assert 'whole episodes' in _error_line(capsys, argv)
+
+
+def test_shared_buffer_needs_an_online_phase(capsys, small_dataset):
+  line = _error_line(capsys, _train(small_dataset, ENV_ID, '--online-buffer',
+                                    'shared'))
+  assert '--online-buffer' in line and '--offline-steps' in line
+
+
+def test_multi_task_training_refuses_data_of_another_suite(capsys,
+                                                          small_dataset):
+  line = _error_line(capsys, _train(small_dataset, 'sawyer:multitask'))
+  assert 'does not match sawyer:multitask after relabelling' in line

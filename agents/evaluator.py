@@ -23,6 +23,7 @@ from acme.utils import loggers
 import dm_env
 import numpy as np
 import sonnet as snt
+import tensorflow as tf
 
 from agents import networks
 
@@ -106,3 +107,22 @@ class Evaluator:
       else:
         time.sleep(self._poll_seconds)
     return float('nan')
+
+
+def record_episode(environment: dm_env.Environment, policy: snt.Module,
+                   render: Callable[[dm_env.Environment], np.ndarray],
+                   frame_every: int = 1):
+  """One episode acting with the policy's mean, as evaluators do; returns
+  (frames rendered every `frame_every` steps, the episode's return)."""
+  act = networks.MeanAction(policy)
+  timestep = environment.reset()
+  frames, total, steps = [render(environment)], 0., 0
+  while not timestep.last():
+    action = act(tf.constant(timestep.observation[None], tf.float32))
+    action = action[0].numpy()
+    timestep = environment.step(action)
+    total += float(timestep.reward or 0.)
+    steps += 1
+    if steps % frame_every == 0 or timestep.last():
+      frames.append(render(environment))
+  return frames, total

@@ -9,6 +9,9 @@ import dataclasses
 import functools
 from typing import Any, Callable, Dict, Optional, Tuple
 
+from acme.tf import utils as tf2_utils
+import tensorflow as tf
+
 from agents import networks
 from agents.abm import config as abm_config
 from agents.abm import learning as abm_learning
@@ -46,6 +49,23 @@ def make_evaluated_network(config, action_size: int, variable_key: str,
   return networks.make_gaussian_policy(action_size, layer_sizes,
                                        config.min_variance, name=variable_key,
                                        num_tasks=num_tasks)
+
+
+def restore_policy(config, action_size: int, observation_spec,
+                   variable_key: str, checkpoint_dir: str,
+                   num_tasks: Optional[int] = None):
+  """The evaluated network `variable_key` ('policy', 'prior') with the
+  weights of the learner's latest checkpoint in `checkpoint_dir` (the run
+  directory's checkpoints/learner, where StepLoopLearner saves)."""
+  network = make_evaluated_network(config, action_size, variable_key,
+                                   num_tasks)
+  tf2_utils.create_variables(network, [observation_spec])
+  path = tf.train.latest_checkpoint(checkpoint_dir)
+  if path is None:
+    raise FileNotFoundError(f'no learner checkpoint in {checkpoint_dir}')
+  tf.train.Checkpoint(**{variable_key: network}).restore(
+      path).expect_partial()
+  return network
 
 
 def _compiled_for(config, num_tasks):

@@ -22,7 +22,8 @@ from typing import List, Optional
 # glog, and MuJoCo's GL probing (no display here; EGL for offscreen use).
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('GLOG_minloglevel', '1')
-os.environ.setdefault('MUJOCO_GL', 'egl')
+from environments import rendering  # pylint: disable=g-import-not-at-top
+os.environ.setdefault('MUJOCO_GL', rendering.default_backend())
 
 DEMO_ENV = 'control:point_mass-easy'
 # `abmrl train`'s replay flags default to the agent's settings, else these.
@@ -290,6 +291,67 @@ def dataset_validate(args) -> int:
   return 0 if report.ok else 1
 
 
+def video(args) -> int:
+  """Renders evaluation episodes of a run's latest checkpoint to a GIF."""
+  from agents import evaluator  # pylint: disable=g-import-not-at-top
+  from agents import registry  # pylint: disable=g-import-not-at-top
+  import environments  # pylint: disable=g-import-not-at-top
+  from launch import config as config_lib  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  path = os.path.join(args.run_dir, 'config.json')
+  if not os.path.isfile(path):
+    raise UsageError(f'{args.run_dir} is not a run directory (no config.json)')
+  config = config_lib.load_train_config(path)
+  definition = registry.get(config.agent)
+  if args.policy not in definition.policies:
+    raise UsageError(f'--policy {args.policy}: {config.agent} evaluates '
+                     + ', '.join(definition.policies))
+  env_ids = environments.evaluation_ids(config.env_id)
+  task = args.task or next(iter(env_ids))
+  if task not in env_ids:
+    raise UsageError(f'--task {args.task}: {config.env_id} has tasks '
+                     + ', '.join(t for t in env_ids if t))
+  environment = environments.make(env_ids[task], seed=args.seed)
+  num_tasks = len(environments.tasks(config.env_id) or ()) or None
+  agent_config = definition.config_class(**config.agent_config)
+  try:
+    policy = registry.restore_policy(
+        agent_config, environment.action_spec().shape[0],
+        environment.observation_spec(), definition.policies[args.policy],
+        os.path.join(args.run_dir, 'checkpoints', 'learner'), num_tasks)
+  except FileNotFoundError as e:
+    raise UsageError(str(e)) from None
+  out = args.out or os.path.join(
+      args.run_dir, 'videos', f'{args.policy}{"-" + task if task else ""}.gif')
+  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+  frames, returns = [], []
+  try:
+    for episode in range(args.episodes):
+      episode_frames, episode_return = evaluator.record_episode(
+          environment, policy,
+          lambda env: rendering.render(env, args.width, args.height),
+          args.frame_every)
+      frames += episode_frames
+      returns.append(episode_return)
+      print(f'[video] episode {episode + 1}/{args.episodes}: return '
+            f'{episode_return:.1f}, {len(episode_frames)} frames')
+  except rendering.RenderingUnavailable as e:
+    raise UsageError(str(e)) from None
+  finally:
+    environment.close()  # frees the GL context before the interpreter exits
+  # GIF frame durations are in ms; play at the environment's speed.
+  control_seconds = float(environment.control_timestep())
+  tmp = out + '.tmp.gif'
+  Image.fromarray(frames[0]).save(
+      tmp, save_all=True, append_images=[Image.fromarray(f) for f in frames[1:]],
+      duration=max(20, int(1000 * control_seconds * args.frame_every)), loop=0)
+  os.replace(tmp, out)
+  print(f'[video] {len(frames)} frames, mean return {np.mean(returns):.1f}: '
+        f'{out}')
+  return 0
+
+
 def demo(args) -> int:
   from datasets import episodes  # pylint: disable=g-import-not-at-top
   from datasets import generate  # pylint: disable=g-import-not-at-top
@@ -473,6 +535,23 @@ def build_parser() -> argparse.ArgumentParser:
   v = d.add_parser('validate', help='read every episode; report bad ones')
   v.add_argument('dir')
   v.set_defaults(func=dataset_validate)
+
+  r = sub.add_parser('video', help='render episodes of a run\'s latest '
+                     'checkpoint (mean action, as evaluators act) to a GIF')
+  r.add_argument('--run-dir', required=True)
+  r.add_argument('--policy', default='policy',
+                 help='policy (default) or prior, where the agent has one')
+  r.add_argument('--task', help='for a multi-task run: the task to show '
+                 '(default the first)')
+  r.add_argument('--episodes', type=int, default=1)
+  r.add_argument('--frame-every', type=int, default=2,
+                 help='render every Nth step (default 2)')
+  r.add_argument('--width', type=int, default=320)
+  r.add_argument('--height', type=int, default=240)
+  r.add_argument('--seed', type=int, default=0)
+  r.add_argument('--out', help='GIF path (default RUN_DIR/videos/'
+                 '<policy>[-<task>].gif)')
+  r.set_defaults(func=video)
 
   m = sub.add_parser('demo', help='make a small dataset, train BM briefly, '
                      'print its evaluation beside the data')

@@ -115,6 +115,15 @@ class CollectConfig:
     return _save(self, os.path.join(self.run_dir, 'config.json'))
 
 
+def load_train_config(path: str) -> TrainConfig:
+  """A run's saved config.json (fields this version does not know are
+  ignored)."""
+  with open(path) as f:
+    saved = json.load(f)
+  fields = {f.name for f in dataclasses.fields(TrainConfig)}
+  return TrainConfig(**{k: v for k, v in saved.items() if k in fields})
+
+
 def _save(config, path: str) -> str:
   os.makedirs(os.path.dirname(path), exist_ok=True)
   tmp = path + '.tmp'

@@ -41,6 +41,42 @@ def test_program_runs_and_stops_in_test_mt(small_dataset, tmp_path):
   assert os.listdir(os.path.join(run_dir, 'tb'))
 
 
+def test_video_of_a_trained_run(small_dataset, tmp_path):
+  """`abmrl video` restores the run's latest checkpoint and renders an
+  episode offscreen to a GIF (OSMesa; .ci/run installs Debian's
+  libosmesa6). Its return is the mean-action policy's, as evaluators'."""
+  import pytest
+  from environments import rendering
+  if rendering.default_backend() != 'osmesa':
+    pytest.skip('no libOSMesa here for offscreen rendering '
+                '(apt-get install libosmesa6)')
+  from PIL import Image
+  run_dir = str(tmp_path / 'run')
+  run_lib.train(_config(small_dataset, run_dir, steps=25),
+                episodes.read_spec(small_dataset), launch_type='test_mt')
+  out = str(tmp_path / 'episode.gif')
+  done = subprocess.run(
+      [sys.executable, '-m', 'launch.cli', 'video', '--run-dir', run_dir,
+       '--frame-every', '100', '--out', out],
+      capture_output=True, text=True, timeout=240,
+      env=dict(os.environ, MUJOCO_GL='osmesa', PYOPENGL_PLATFORM='osmesa'),
+      cwd=os.path.dirname(os.path.dirname(__file__)))
+  assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+  assert 'mean return' in done.stdout
+  gif = Image.open(out)
+  assert gif.n_frames == 11 and gif.size == (320, 240)  # 1000 steps / 100 + 1
+  frame = np.asarray(gif.convert('RGB'))
+  assert frame.std() > 5  # a picture, not a blank frame
+  # A run directory without checkpoints is one clear line.
+  empty = tmp_path / 'empty'
+  empty.mkdir()
+  done = subprocess.run(
+      [sys.executable, '-m', 'launch.cli', 'video', '--run-dir', str(empty)],
+      capture_output=True, text=True, timeout=120,
+      cwd=os.path.dirname(os.path.dirname(__file__)))
+  assert done.returncode == 2 and 'not a run directory' in done.stderr
+
+
 def _launchpad_processes_since(start):
   found = []
   for process in psutil.process_iter(['cmdline', 'create_time']):

@@ -64,6 +64,10 @@ class SawyerStacking(dm_env.Environment):
 
   step_limit = EPISODE_STEPS  # steps per episode (environments.step_limit)
 
+  def control_timestep(self) -> float:
+    """Seconds per step (as dm_control's environments say)."""
+    return CONTROL_TIMESTEP
+
   def _joint_velocities(self, linear: np.ndarray, wrist: float) -> np.ndarray:
     """Damped least squares: joint velocities for the grip site's twist."""
     m, d = self._model, self._data
@@ -166,13 +170,19 @@ class SawyerStacking(dm_env.Environment):
 
   def render(self, width: int = 640, height: int = 480,
              camera: str = 'front') -> np.ndarray:
-    """An RGB image [H, W, 3] of the cell, offscreen (MUJOCO_GL=egl or
-    osmesa where there is no display). Not exercised on the development
-    machine: it has neither a GL-capable EGL device nor OSMesa."""
-    if getattr(self, '_renderer', None) is None:
+    """An RGB image [H, W, 3] of the cell, offscreen (MUJOCO_GL=osmesa or
+    egl where there is no display; environments/rendering.py)."""
+    renderer = getattr(self, '_renderer', None)
+    if renderer is None or (renderer.width, renderer.height) != (width, height):
       self._renderer = mujoco.Renderer(self._model, height, width)
     self._renderer.update_scene(self._data, camera=camera)
     return self._renderer.render()
+
+  def close(self) -> None:
+    """Frees the offscreen renderer, if one was made."""
+    if getattr(self, '_renderer', None) is not None:
+      self._renderer.close()
+      self._renderer = None
 
   def wrist_force(self) -> np.ndarray:
     return self._data.sensor('wrist_force').data.copy()

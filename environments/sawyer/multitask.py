@@ -121,6 +121,16 @@ class MultiTaskSawyer(dm_env.Environment):
       self._cell_spoilt = timestep.discount == 0.
     return timestep._replace(observation=observation, reward=reward)
 
+  def close(self) -> None:
+    self._cell.close()
+
+  def control_timestep(self) -> float:
+    return self._cell.control_timestep()
+
+  def render(self, width: int = 640, height: int = 480,
+             camera: str = 'front') -> np.ndarray:
+    return self._cell.render(width, height, camera)
+
   def observation_spec(self):
     return specs.Array((obs_lib.SIZE + len(TASK_SET),), np.float32,
                        'observation')

@@ -178,7 +178,10 @@ class SnippetWriter:
                snippets_per_item: int = 1, max_in_flight_items: int = 32,
                should_stop: Optional[Callable[[], bool]] = None,
                whole_episodes: bool = False):
-    self._writer = client.trajectory_writer(num_keep_alive_refs=1)
+    # The table's signature is fetched once, here; Reverb's 3 s default
+    # failed on a loaded 2-core machine while the server was starting.
+    self._writer = client.trajectory_writer(num_keep_alive_refs=1,
+                                            get_signature_timeout_ms=60_000)
     self._table = table
     self._length = snippet_length
     self._per_item = snippets_per_item

@@ -153,10 +153,12 @@ class CollectingActor:
       rows['discount'].append(timestep.discount)
     episode_return = self._writer.episode_return
     # A multi-task environment's episodes also record the task acted on and
-    # every task's return (environments/sawyer/multitask.py).
-    tasks = {key: getattr(self._env, attribute) for key, attribute in (
-        ('task', 'task'), ('task_returns', 'episode_task_returns'))
-             if hasattr(self._env, attribute)}
+    # every task's return (environments/sawyer/multitask.py). (Not `task`
+    # alone: dm_control's environments have a Task object by that name.)
+    tasks = {}
+    if hasattr(self._env, 'episode_task_returns'):
+      tasks = dict(task=str(self._env.task),
+                   task_returns=dict(self._env.episode_task_returns))
     path = self._writer.end_episode(
         max_episodes=self._target, seed=self._seed, policy=self._policy_name,
         actor=self._actor_index, learner_steps=int(learner_steps), **tasks)

@@ -143,7 +143,7 @@ def _make_actor(config, spec: episodes.DatasetSpec, index: int, replay,
       whole_episodes=getattr(config, 'whole_episodes', False),
       # A multi-task environment's transitions go in once per task.
       relabellings=(environments.relabellings(config.env_id)
-                    if environments.tasks(config.env_id) else None),
+                    if _num_tasks(config) else None),
       **actor_args)
 
 
@@ -185,8 +185,9 @@ def build_program(config: config_lib.TrainConfig,
           should_stop=nodes.program_stopping,
           first_episodes=config.first_episodes,
           max_passes=1 if config.shared_buffer else None,
+          # Multi-task environments always restore once per task.
           relabellings=(environments.relabellings(config.env_id)
-                        if config.relabel else None),
+                        if config.relabel or _num_tasks(config) else None),
           whole_episodes=config.whole_episodes))
   with program.group('learner'):
     learner = program.add_node(lp.CourierNode(

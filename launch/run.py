@@ -56,6 +56,15 @@ def _launch(program: lp.Program, launch_type: str) -> None:
                         launch_type=lp.LaunchType.LOCAL_MULTI_PROCESSING,
                         terminal='current_terminal',
                         local_resources=_node_resources())
+    # Launchpad 0.5 arms its stop deadline (SIGTERM to every node, SIGKILL
+    # after --lp_termination_notice_secs) only in the first program a process
+    # launches. A later one (benchmarks run several) whose node failed would
+    # wait forever on nodes blocked in C++ calls, e.g. a learner sampling an
+    # empty table; arm it for every program.
+    # pylint: disable=protected-access
+    if manager._termination_notice_secs < 0:
+      manager._termination_notice_secs = flags.FLAGS.lp_termination_notice_secs
+    # pylint: enable=protected-access
   elif launch_type == 'test_mt':
     manager = lp.launch(program, launch_type=lp.LaunchType.TEST_MULTI_THREADING,
                         serialize_py_nodes=False)

@@ -183,10 +183,7 @@ class CollectingActor:
         reward=np.asarray(rows['reward'] + [0.], np.float32),
         discount=np.asarray(rows['discount'] + [0.], np.float32),
         metadata={})
-    views = [episode] if self._relabellings is None else [
-        episodes_lib.relabelled(episode, reward_fn, observation_fn)
-        for observation_fn, reward_fn in self._relabellings]
-    for view in views:
+    for view in episodes_lib.relabelled_views(episode, self._relabellings):
       for start in replay_lib.snippet_starts(
           len(view.observation), self._snippet_length, self._whole_episodes,
           self._rng):

@@ -206,6 +206,16 @@ def relabelled(episode: Episode, reward_fn: Callable[[np.ndarray], Any],
   return dataclasses.replace(episode, observation=observation, reward=reward)
 
 
+def relabelled_views(episode: Episode, relabellings) -> List[Episode]:
+  """The episode once per (observation_fn, reward_fn) pair, relabelled with
+  it; [episode] when `relabellings` is None (restorers and actors insert
+  every view: a multi-task environment's transitions once per task)."""
+  if relabellings is None:
+    return [episode]
+  return [relabelled(episode, reward_fn, observation_fn)
+          for observation_fn, reward_fn in relabellings]
+
+
 def read_episode_metadata(path: str) -> Dict[str, Any]:
   """Episode metadata alone (no steps decoded)."""
   import envlogger  # pylint: disable=g-import-not-at-top

@@ -175,14 +175,11 @@ class Restorer:
       setattr(self.stats, problem, getattr(self.stats, problem) + 1)
       self._count(**{problem: 1})
       return []
-    if self._relabellings is None:
-      return [_OpenEpisode(episode, starts)]
-    return [_OpenEpisode(episodes_lib.relabelled(episode, reward_fn,
-                                                 observation_fn),
+    views = episodes_lib.relabelled_views(episode, self._relabellings)
+    return [_OpenEpisode(view, starts if i == 0 else
                          [int(s) for s in self._rng.permutation(starts)],
                          counted=i == 0)
-            for i, (observation_fn, reward_fn) in enumerate(
-                self._relabellings)]
+            for i, view in enumerate(views)]
 
   def _retire(self, episode: episodes_lib.Episode) -> None:
     self.stats.episodes += 1

@@ -2,7 +2,6 @@
 Sawyer cell, and a multi-task run of the whole program."""
 
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -13,6 +12,7 @@ from agents import networks
 from environments.sawyer import multitask
 from environments.sawyer import observations
 from launch import run as run_lib
+from tests.conftest import run_ok
 
 
 def _task_rows(num_tasks, tasks, size=5, seed=0):
@@ -130,9 +130,7 @@ def test_multi_task_program_trains_and_evaluates_every_task(tmp_path):
              '--set', 'policy_layer_sizes=16,16',
              '--set', 'prior_layer_sizes=16,16',
              '--set', 'critic_layer_sizes=16,16']
-  done = subprocess.run(command, capture_output=True, text=True, timeout=280,
-                        cwd=os.path.dirname(os.path.dirname(__file__)))
-  assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+  run_ok(command)
   for label in ('policy', 'prior'):
     rows = run_lib.read_csv(os.path.join(run_dir, 'logs',
                                          f'evaluator_{label}_0', 'logs.csv'))

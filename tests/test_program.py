@@ -14,6 +14,7 @@ from launch import config as config_lib
 from launch import run as run_lib
 from datasets import episodes
 from tests.conftest import ENV_ID
+from tests.conftest import run_ok
 
 SMALL_AGENT = {'batch_size': 64, 'policy_layer_sizes': (32, 32)}
 
@@ -131,9 +132,7 @@ def test_abm_mpo_program_evaluates_policy_and_prior(small_dataset, tmp_path):
              '--set', 'batch_size=32', '--set', 'policy_layer_sizes=16',
              '--set', 'prior_layer_sizes=16', '--set', 'critic_layer_sizes=16',
              '--set', 'num_action_samples=4', '--set', 'jit_compile=false']
-  done = subprocess.run(command, capture_output=True, text=True, timeout=280,
-                        cwd=os.path.dirname(os.path.dirname(__file__)))
-  assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+  run_ok(command)
   result = run_lib.read_result(run_dir)
   assert sorted(result.final_returns) == ['evaluator_policy_0',
                                           'evaluator_prior_0']
@@ -160,9 +159,7 @@ def test_offline_then_online_awac_in_one_run(small_dataset, tmp_path):
              '--launch', 'test_mt', '--set', 'batch_size=32',
              '--set', 'policy_layer_sizes=16', '--set', 'critic_layer_sizes=16',
              '--set', 'jit_compile=false']
-  done = subprocess.run(command, capture_output=True, text=True, timeout=280,
-                        cwd=os.path.dirname(os.path.dirname(__file__)))
-  assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+  run_ok(command)
   assert run_lib.read_result(run_dir).learner_steps == 40
   learner_rows = run_lib.read_csv(os.path.join(run_dir, 'logs', 'learner',
                                                'logs.csv'))
@@ -196,9 +193,7 @@ def test_awac_with_one_shared_buffer(small_dataset, tmp_path):
              '--snippets-per-item', '8', '--run-dir', run_dir,
              '--launch', 'test_mt', '--set', 'batch_size=32',
              '--set', 'policy_layer_sizes=16', '--set', 'critic_layer_sizes=16']
-  done = subprocess.run(command, capture_output=True, text=True, timeout=280,
-                        cwd=os.path.dirname(os.path.dirname(__file__)))
-  assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+  run_ok(command)
   rows = run_lib.read_csv(os.path.join(run_dir, 'logs', 'learner',
                                        'logs.csv'))
   last = rows[-1]
@@ -227,9 +222,7 @@ def test_awr_learns_from_whole_episodes_offline_then_online(small_dataset,
              '--set', 'minibatch_size=32', '--set', 'value_steps=2',
              '--set', 'policy_steps=3', '--set', 'policy_layer_sizes=16',
              '--set', 'value_layer_sizes=16']
-  done = subprocess.run(command, capture_output=True, text=True, timeout=280,
-                        cwd=os.path.dirname(os.path.dirname(__file__)))
-  assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+  run_ok(command)
   with open(os.path.join(run_dir, 'config.json')) as f:
     saved = json.load(f)
   assert saved['snippet_length'] == 1001 and saved['snippets_per_item'] == 1
@@ -263,9 +256,7 @@ def test_fine_tuning_improves_on_the_offline_policy(tmp_path):
              '--launch', 'test_mt', '--set', 'batch_size=64',
              '--set', 'policy_layer_sizes=64,64',
              '--set', 'critic_layer_sizes=64,64']
-  done = subprocess.run(command, capture_output=True, text=True, timeout=280,
-                        cwd=os.path.dirname(os.path.dirname(__file__)))
-  assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+  run_ok(command)
   evaluations = run_lib.read_csv(os.path.join(
       run_dir, 'logs', 'evaluator_policy_0', 'logs.csv'))
   offline = [r['evaluation_return'] for r in evaluations if not r['online']]

@@ -28,25 +28,44 @@ def _point_mass_controller(observation: np.ndarray) -> np.ndarray:
   return np.clip(-8.0 * position - 1.5 * velocity, -1.0, 1.0)
 
 
-def _sawyer_pick_and_lift(observation: np.ndarray) -> np.ndarray:
+def _sawyer(name: str) -> Callable[[np.random.Generator], Policy]:
+  """A Sawyer scripted controller acting on the cell's own observation (in
+  sawyer:multitask the controller ignores the task input)."""
   # pylint: disable=g-import-not-at-top
   from environments.sawyer import multitask
   from environments.sawyer import scripted
   # pylint: enable=g-import-not-at-top
-  return scripted.PickAndLift()(multitask.base_observation(observation))
+
+  def make(rng: np.random.Generator) -> Policy:
+    controller = (scripted.PickAndLift() if name == 'pick_and_lift' else
+                  scripted.PickAndPlace(rng=rng))
+    return lambda o: controller(multitask.base_observation(o))
+  return make
 
 
-# Scripted controllers by environment id; others get only noise levels around
-# the zero action and the random policy.
-SCRIPTED_CONTROLLERS: Dict[str, Policy] = {
-    'control:point_mass-easy': _point_mass_controller,
-    'control:point_mass-hard': _point_mass_controller,
-    # Reach, grasp and lift the green cube, whatever the task rewards (in
-    # sawyer:multitask, whatever the task input says).
-    **{f'sawyer:{task}': _sawyer_pick_and_lift for task in (
-        'reach', 'grasp', 'lift', 'place_wide', 'place_narrow', 'stack',
-        'stack_and_leave', 'bring_to_centre', 'bring_to_corner', 'multitask')},
+_SAWYER_IDS = ('reach', 'grasp', 'lift', 'place_wide', 'place_narrow', 'stack',
+               'stack_and_leave', 'bring_to_centre', 'bring_to_corner',
+               'multitask')
+# Scripted controllers by environment id, by name (the first is the
+# default). Each entry makes one episode's controller from a random
+# generator. Environments without one get only noise levels around the zero
+# action and the random policy.
+SCRIPTED_CONTROLLERS: Dict[str, Dict[str, Callable[[np.random.Generator],
+                                                   Policy]]] = {
+    'control:point_mass-easy': {'pd': lambda rng: _point_mass_controller},
+    'control:point_mass-hard': {'pd': lambda rng: _point_mass_controller},
+    # The green cube: reach, grasp and lift it; or pick it and set it down
+    # at a random free place on the basket's floor (a new place every
+    # episode), whatever the task rewards.
+    **{f'sawyer:{task}': {'pick_and_lift': _sawyer('pick_and_lift'),
+                          'pick_and_place': _sawyer('pick_and_place')}
+       for task in _SAWYER_IDS},
 }
+
+
+def controllers(env_id: str) -> List[str]:
+  """Names of the scripted controllers for `env_id` (default first)."""
+  return list(SCRIPTED_CONTROLLERS.get(env_id, {}))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,22 +88,34 @@ class Behaviour:
     return np.clip(action, low, high).astype(np.float32)
 
 
-def default_behaviours(noise_levels: Sequence[float] = (0.1, 0.5, 1.5)
-                       ) -> List[Behaviour]:
-  return [Behaviour(f'scripted-noise{n:g}', n) for n in noise_levels] + [
-      Behaviour('random', None)]
+def default_behaviours(noise_levels: Sequence[float] = (0.1, 0.5, 1.5),
+                       random: bool = True) -> List[Behaviour]:
+  return [Behaviour(f'scripted-noise{n:g}', n) for n in noise_levels] + (
+      [Behaviour('random', None)] if random else [])
 
 
 def generate(env_id: str, directory: str, episodes_per_behaviour: int,
              behaviours: Optional[Sequence[Behaviour]] = None, seed: int = 0,
              max_steps_per_episode: Optional[int] = None,
+             controller: Optional[str] = None,
              progress: Optional[Callable[[str], None]] = print) -> int:
-  """Writes `episodes_per_behaviour` episodes of each behaviour; returns count."""
+  """Writes `episodes_per_behaviour` episodes of each behaviour; returns count.
+
+  `controller`: which scripted controller (`controllers(env_id)`; default
+  the first)."""
   behaviours = list(behaviours or default_behaviours())
+  available = SCRIPTED_CONTROLLERS.get(env_id, {})
+  if controller is not None and controller not in available:
+    raise ValueError(f'{env_id} has no scripted controller {controller!r}; '
+                     'it has: ' + (', '.join(available) or 'none'))
   env = environments.make(env_id, seed=seed)
-  controller = SCRIPTED_CONTROLLERS.get(env_id, lambda o: np.zeros(
-      env.action_spec().shape, np.float32))
+  zero = np.zeros(env.action_spec().shape, np.float32)
+  make_controller = available.get(controller or next(iter(available), None),
+                                  lambda rng: lambda o: zero)
   rng = np.random.default_rng(seed)
+  # The controllers' own draws (e.g. where to place a cube) come from a
+  # stream of their own, so they do not repeat the environment's.
+  controller_rng = np.random.default_rng([seed, 1])
   writer = episodes_lib.EpisodeWriter(directory, env_id, env)
   written, start = 0, time.time()
   try:
@@ -92,9 +123,10 @@ def generate(env_id: str, directory: str, episodes_per_behaviour: int,
       for _ in range(episodes_per_behaviour):
         timestep = env.reset()
         writer.begin_episode(timestep, behaviour.tag)
+        policy = make_controller(controller_rng)
         steps = 0
         while not timestep.last():
-          action = behaviour.act(controller, timestep.observation,
+          action = behaviour.act(policy, timestep.observation,
                                  env.action_spec(), rng)
           timestep = env.step(action)
           writer.append(action, timestep)

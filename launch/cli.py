@@ -257,8 +257,22 @@ def dataset_generate(args) -> int:
                      + ', '.join(environments.env_ids()))
   if args.episodes_per_behaviour <= 0:
     raise UsageError('--episodes-per-behaviour must be positive')
+  names = generate.controllers(args.env)
+  if args.controller is not None and args.controller not in names:
+    raise UsageError(f'--controller {args.controller!r}: {args.env} has '
+                     + (f'only {", ".join(names)}' if names else
+                        'no scripted controller'))
+  try:
+    noise = [float(n) for n in args.noise_levels.split(',')]
+  except ValueError:
+    raise UsageError(f'--noise-levels {args.noise_levels!r}: expected '
+                     'comma-separated numbers, e.g. 0.1,0.5') from None
+  if any(n < 0 for n in noise):
+    raise UsageError(f'--noise-levels {args.noise_levels!r}: negative')
+  behaviours = generate.default_behaviours(noise, random=not args.no_random)
   n = generate.generate(args.env, args.out, args.episodes_per_behaviour,
-                        seed=args.seed)
+                        behaviours=behaviours, seed=args.seed,
+                        controller=args.controller)
   print(f'wrote {n} episodes to {args.out}')
   return 0
 
@@ -519,6 +533,15 @@ def build_parser() -> argparse.ArgumentParser:
   g.add_argument('--out', required=True)
   g.add_argument('--episodes-per-behaviour', type=int, default=5)
   g.add_argument('--seed', type=int, default=0)
+  g.add_argument('--controller', help='the scripted controller, where the '
+                 'environment has several (Sawyer: pick_and_lift, the '
+                 'default, or pick_and_place: the green cube to a random '
+                 'free place on the floor each episode)')
+  g.add_argument('--noise-levels', default='0.1,0.5,1.5',
+                 help='Gaussian action noise of the scripted behaviours, in '
+                 'half-ranges of each action (default 0.1,0.5,1.5)')
+  g.add_argument('--no-random', action='store_true',
+                 help='leave out the uniformly random behaviour')
   g.set_defaults(func=dataset_generate)
   i = d.add_parser('info', help='episodes, steps and returns per behaviour; '
                    'writes a plot of return against episode index')

@@ -1,9 +1,14 @@
-"""A scripted controller for the Sawyer cell (no learning): reach above the
-green cube, align the fingers with its faces, descend, close, lift.
+"""Scripted controllers for the Sawyer cell (no learning).
+
+`PickAndLift`: reach above the green cube, align the fingers with its faces,
+descend, close, lift. `PickAndPlace`: the same pick, then carry the cube to
+a place on the basket's floor, set it down, let go and wait above it.
 
 Used by tests (the tasks are achievable and their rewards fire) and, with
-noise, as a source of demonstration-like data.
+noise, as sources of demonstration-like data (datasets/generate.py).
 """
+
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -11,6 +16,7 @@ from environments.sawyer import observations as obs_lib
 from environments.sawyer import rewards
 
 GAIN = 2.0  # 1/s, proportional position control, clipped to the limits
+ACTION_LIMIT = 0.07  # m/s, translational
 
 
 def _yaw(quaternion) -> float:
@@ -21,6 +27,29 @@ def _yaw(quaternion) -> float:
 def _face_error(angle: float) -> float:
   """Wrap to the nearest face of a cube: (−π/4, π/4]."""
   return float((angle + np.pi / 4) % (np.pi / 2) - np.pi / 4)
+
+
+def _action(grip_pos, target, wrist: float, fingers: float) -> np.ndarray:
+  linear = np.clip(GAIN * (target - grip_pos), -ACTION_LIMIT, ACTION_LIMIT)
+  return np.concatenate([linear, [wrist, fingers]]).astype(np.float32)
+
+
+def _pick(grip: np.ndarray, cube: np.ndarray) -> np.ndarray:
+  """Not holding the cube: above it, align, descend (open), close."""
+  grip_pos, cube_pos = grip[:3], cube[:3]
+  # The fingers close along the grip frame's y axis; turn it to a face.
+  yaw_error = _face_error(_yaw(cube[3:]) - _yaw(grip[3:]))
+  wrist = float(np.clip(3.0 * yaw_error, -1, 1))
+  distance_xy = np.linalg.norm(cube_pos[:2] - grip_pos[:2])
+  aligned = distance_xy < 0.005 and abs(yaw_error) < 0.05
+  if distance_xy < 0.015 and grip_pos[2] < cube_pos[2] + 0.01:
+    target, fingers = cube_pos.copy(), -1.0  # at the cube: close
+  elif aligned:  # descend, open
+    target, fingers = cube_pos.copy(), 1.0
+  else:  # above the cube, open
+    target = np.array([*cube_pos[:2], max(grip_pos[2], cube_pos[2] + 0.08)])
+    fingers = 1.0
+  return _action(grip_pos, target, wrist, fingers)
 
 
 class PickAndLift:
@@ -34,21 +63,67 @@ class PickAndLift:
   def __call__(self, observation: np.ndarray) -> np.ndarray:
     grip = obs_lib.field(observation, 'wrist_pose')
     cube = obs_lib.field(observation, f'{self._cube}_pose')
+    if obs_lib.field(observation, 'grasp')[0] > 0.5:  # lift
+      return _action(grip[:3], np.array([*cube[:2], self._lift_height]),
+                     0.0, -1.0)
+    return _pick(grip, cube)
+
+
+class PickAndPlace:
+  """Pick the cube, lift it to `carry_height`, carry it above `target_xy`,
+  lower it to the floor, open, and wait above it.
+
+  One episode's controller: with no `target_xy` it draws one on its first
+  call, uniformly over the basket's floor (`rng`), at least a cube and a
+  half from where the other cubes are then, so the place is free. Apart
+  from that the actions are a function of the observation.
+  """
+
+  PLACED = 0.01  # m: the cube within this of the target (xy) is there
+
+  def __init__(self, target_xy: Optional[Sequence[float]] = None,
+               rng: Optional[np.random.Generator] = None,
+               cube: str = 'green', carry_height: float = 0.12):
+    self._target = None if target_xy is None else np.asarray(target_xy, float)
+    self._rng = rng or np.random.default_rng()
+    self._cube = cube
+    self._carry_height = carry_height
+
+  @property
+  def target_xy(self) -> Optional[np.ndarray]:
+    return self._target
+
+  def _draw_target(self, observation: np.ndarray) -> np.ndarray:
+    others = [obs_lib.field(observation, f'{c}_pose')[:2]
+              for c in obs_lib.CUBES if c != self._cube]
+    bound = np.array(rewards.BASKET_HALF_EXTENT) - rewards.CUBE_SIZE
+    while True:
+      xy = self._rng.uniform(-bound, bound)
+      if all(np.linalg.norm(xy - o) > 1.5 * rewards.CUBE_SIZE for o in others):
+        return xy
+
+  def __call__(self, observation: np.ndarray) -> np.ndarray:
+    if self._target is None:
+      self._target = self._draw_target(observation)
+    grip = obs_lib.field(observation, 'wrist_pose')
+    cube = obs_lib.field(observation, f'{self._cube}_pose')
     grip_pos, cube_pos = grip[:3], cube[:3]
-    # The fingers close along the grip frame's y axis; turn it to a face.
-    yaw_error = _face_error(_yaw(cube[3:]) - _yaw(grip[3:]))
-    wrist = float(np.clip(3.0 * yaw_error, -1, 1))
-    distance_xy = np.linalg.norm(cube_pos[:2] - grip_pos[:2])
-    aligned = distance_xy < 0.005 and abs(yaw_error) < 0.05
     held = obs_lib.field(observation, 'grasp')[0] > 0.5
-    if held:  # lift
-      target, fingers = np.array([*cube_pos[:2], self._lift_height]), -1.0
-    elif distance_xy < 0.015 and grip_pos[2] < cube_pos[2] + 0.01:
-      target, fingers = cube_pos.copy(), -1.0  # at the cube: close
-    elif aligned:  # descend, open
-      target, fingers = cube_pos.copy(), 1.0
-    else:  # above the cube, open
-      target = np.array([*cube_pos[:2], max(grip_pos[2], cube_pos[2] + 0.08)])
-      fingers = 1.0
-    linear = np.clip(GAIN * (target - grip_pos), -0.07, 0.07)
-    return np.concatenate([linear, [wrist, fingers]]).astype(np.float32)
+    to_target = self._target - cube_pos[:2]
+    there = np.linalg.norm(to_target) < self.PLACED
+    resting = cube_pos[2] < rewards.CUBE_SIZE / 2 + 0.005
+    if held:
+      if there and resting:  # set down: let go
+        return _action(grip_pos, grip_pos, 0.0, 1.0)
+      if there:  # above the place: lower
+        goal = np.array([*(grip_pos[:2] + to_target), grip_pos[2]
+                         - (cube_pos[2] - rewards.CUBE_SIZE / 2)])
+      elif cube_pos[2] < self._carry_height - 0.02:  # lift first
+        goal = np.array([*grip_pos[:2], self._carry_height])
+      else:  # carry
+        goal = np.array([*(grip_pos[:2] + to_target), grip_pos[2]])
+      return _action(grip_pos, goal, 0.0, -1.0)
+    if there and resting:  # placed: wait above, open
+      return _action(grip_pos, np.array([*cube_pos[:2], self._carry_height]),
+                     0.0, 1.0)
+    return _pick(grip, cube)

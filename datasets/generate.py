@@ -81,8 +81,7 @@ class Behaviour:
     high = np.broadcast_to(action_spec.maximum, action_spec.shape)
     if self.noise is None:
       return rng.uniform(low, high).astype(np.float32)
-    # Noise in units of each action's half-range (the Sawyer's translations
-    # span ±0.07 m/s, its wrist ±1 rad/s).
+    # Noise in units of each action's half-range.
     action = controller(observation) + self.noise * (high - low) / 2 * (
         rng.standard_normal(action_spec.shape))
     return np.clip(action, low, high).astype(np.float32)

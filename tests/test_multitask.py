@@ -88,7 +88,7 @@ def test_multitask_cell_switches_tasks_and_resets_the_robot_every_20():
         timestep.observation[:observations.SIZE], 'wrist_pose')[:3].copy())
     rng = np.random.default_rng(len(starts))
     for _ in range(5):  # move the arm a little
-      timestep = env.step(np.concatenate([rng.uniform(-0.07, 0.07, 3),
+      timestep = env.step(np.concatenate([rng.uniform(-1, 1, 3),
                                           [0., 0.]]))
       rewards = multitask.task_rewards(timestep.observation)
       assert timestep.reward == pytest.approx(float(rewards[env.task]))

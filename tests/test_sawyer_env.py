@@ -30,7 +30,7 @@ def test_driving_into_the_table_terminates_on_wrist_force():
   env = SawyerStacking(task='reach', seed=1)
   env.reset()
   for step in range(200):
-    timestep = env.step([0., 0., -0.07, 0., 0.])
+    timestep = env.step([0., 0., -1., 0., 0.])
     if timestep.last():
       break
   assert timestep.last() and timestep.discount == 0.0, step
@@ -64,12 +64,46 @@ def test_scripted_controller_reaches_grasps_and_lifts(seed):
   assert obs_lib.field(timestep.observation, 'green_pose')[2] > 0.1
 
 
+@pytest.mark.parametrize('target', [(0.07, 0.07), (-0.05, 0.02)])
+def test_scripted_pick_and_place_sets_the_cube_down_at_the_target(target):
+  env = SawyerStacking(task='bring_to_corner', seed=3)
+  controller = scripted.PickAndPlace(target_xy=target)
+  timestep = env.reset()
+  held = False
+  for _ in range(199):
+    timestep = env.step(controller(timestep.observation))
+    held |= obs_lib.field(timestep.observation, 'grasp')[0] > 0.5
+  green = obs_lib.field(timestep.observation, 'green_pose')[:3]
+  assert held
+  np.testing.assert_allclose(green[:2], target, atol=0.01)
+  assert green[2] == pytest.approx(rewards.CUBE_SIZE / 2, abs=0.003)  # down
+  assert obs_lib.field(timestep.observation, 'grasp')[0] == 0.0  # let go
+  # 3.5 cm from the corner target: bring-to-corner pays most of its reward.
+  corner = float(rewards.bring_to_corner(timestep.observation))
+  assert (corner > 0.7) == (target == (0.07, 0.07)), corner
+
+
+def test_pick_and_place_draws_a_free_place_on_the_floor():
+  env = SawyerStacking(task='bring_to_corner', seed=4)
+  observation = env.reset().observation
+  rng = np.random.default_rng(0)
+  bound = np.array(rewards.BASKET_HALF_EXTENT) - rewards.CUBE_SIZE
+  for _ in range(50):
+    controller = scripted.PickAndPlace(rng=rng)
+    controller(observation)
+    xy = controller.target_xy
+    assert np.all(np.abs(xy) <= bound)
+    for cube in ('yellow', 'blue'):
+      other = obs_lib.field(observation, f'{cube}_pose')[:2]
+      assert np.linalg.norm(xy - other) > 1.5 * rewards.CUBE_SIZE
+
+
 def test_registry_and_specs():
   env = environments.make('sawyer:bring_to_corner', seed=0)
   assert env.observation_spec().shape == (obs_lib.SIZE,)
   assert env.action_spec().shape == (5,)
-  np.testing.assert_allclose(env.action_spec().maximum,
-                             [0.07, 0.07, 0.07, 1.0, 1.0])
+  np.testing.assert_allclose(env.action_spec().minimum, -np.ones(5))
+  np.testing.assert_allclose(env.action_spec().maximum, np.ones(5))
   assert 'sawyer:stack_and_leave' in environments.env_ids()
   with pytest.raises(ValueError, match='unknown Sawyer task'):
     SawyerStacking(task='juggle')

@@ -1,9 +1,10 @@
 """The Sawyer stacking environment: Cartesian velocity control at 20 Hz.
 
-Action (5): end-effector velocity x, y, z in [−0.07, 0.07] m/s, wrist
-rotation in [−1, 1] rad/s, and finger velocity in [−1, 1] (a fraction of the
-fingers' top speed, 0.1 m/s per finger; the paper's gripper takes ±255
-device units). The arm follows the commanded twist by damped least squares
+Action (5), each in [−1, 1] as a fraction of its limit: end-effector
+velocity x, y, z (±0.07 m/s), wrist rotation (±1 rad/s), and finger velocity
+(±0.1 m/s per finger; the paper's gripper takes ±255 device units). The
+policies thus act in one range on every axis (as Acme's canonical action
+spec), whatever the physical units. The arm follows the commanded twist by damped least squares
 on the grip site's Jacobian, holding the fingers pointing down; joint
 position servos track the integrated joint velocities. 200 steps per episode; the episode terminates when
 the wrist force exceeds 20 N on any axis (ABM paper, Appendix C.3).
@@ -26,8 +27,9 @@ from environments.sawyer import rewards
 CONTROL_TIMESTEP = 0.05  # 20 Hz
 EPISODE_STEPS = 200
 MAX_WRIST_FORCE = 20.0  # N, any axis
-ACTION_LOW = np.array([-0.07, -0.07, -0.07, -1.0, -1.0], np.float32)
-ACTION_HIGH = -ACTION_LOW
+# Full speed of each action (at |action| = 1): end effector x, y, z in m/s,
+# wrist in rad/s, then the fingers' (a fraction of FINGER_SPEED).
+ACTION_LIMITS = np.array([0.07, 0.07, 0.07, 1.0, 1.0])
 FINGER_SPEED = 0.1  # m/s per finger at |action| = 1
 HOME_ABOVE_FLOOR = 0.15  # m, grip site above the basket floor at reset
 
@@ -143,7 +145,7 @@ class SawyerStacking(dm_env.Environment):
   def step(self, action) -> dm_env.TimeStep:
     if self._reset_next:
       return self.reset()
-    action = np.clip(np.asarray(action, np.float64), ACTION_LOW, ACTION_HIGH)
+    action = np.clip(np.asarray(action, np.float64), -1., 1.) * ACTION_LIMITS
     d = self._data
     dt = self._model.opt.timestep
     for _ in range(self._substeps):
@@ -238,5 +240,5 @@ class SawyerStacking(dm_env.Environment):
     return specs.Array((obs_lib.SIZE,), np.float32, 'observation')
 
   def action_spec(self):
-    return specs.BoundedArray((5,), np.float32, ACTION_LOW, ACTION_HIGH,
-                              'action')
+    return specs.BoundedArray((5,), np.float32, -np.ones(5, np.float32),
+                              np.ones(5, np.float32), 'action')

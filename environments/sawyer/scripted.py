@@ -30,26 +30,32 @@ def _face_error(angle: float) -> float:
 
 
 def _action(grip_pos, target, wrist: float, fingers: float) -> np.ndarray:
-  linear = np.clip(GAIN * (target - grip_pos), -ACTION_LIMIT, ACTION_LIMIT)
+  """The environment's normalised action: a velocity towards `target` (a
+  fraction of the 0.07 m/s limit), wrist and finger commands in [−1, 1]."""
+  linear = np.clip(GAIN * (target - grip_pos) / ACTION_LIMIT, -1., 1.)
   return np.concatenate([linear, [wrist, fingers]]).astype(np.float32)
 
 
+HOVER = 0.08  # m above the cube's centre while far from aligned
+ALIGNED_XY, ALIGNED_YAW = 0.02, 0.3  # m, rad: fully misaligned at these
+
+
 def _pick(grip: np.ndarray, cube: np.ndarray) -> np.ndarray:
-  """Not holding the cube: above it, align, descend (open), close."""
+  """Not holding the cube: over it, turn the fingers to its faces and come
+  down as they align (the height above the cube shrinks smoothly with the
+  misalignment, so the actions are a smooth function of the state, which
+  makes the data easier to imitate), then close."""
   grip_pos, cube_pos = grip[:3], cube[:3]
   # The fingers close along the grip frame's y axis; turn it to a face.
   yaw_error = _face_error(_yaw(cube[3:]) - _yaw(grip[3:]))
-  wrist = float(np.clip(3.0 * yaw_error, -1, 1))
+  wrist = float(np.clip(5.0 * yaw_error, -1, 1))
   distance_xy = np.linalg.norm(cube_pos[:2] - grip_pos[:2])
-  aligned = distance_xy < 0.005 and abs(yaw_error) < 0.05
-  if distance_xy < 0.015 and grip_pos[2] < cube_pos[2] + 0.01:
-    target, fingers = cube_pos.copy(), -1.0  # at the cube: close
-  elif aligned:  # descend, open
-    target, fingers = cube_pos.copy(), 1.0
-  else:  # above the cube, open
-    target = np.array([*cube_pos[:2], max(grip_pos[2], cube_pos[2] + 0.08)])
-    fingers = 1.0
-  return _action(grip_pos, target, wrist, fingers)
+  misaligned = min(1.0, max(distance_xy / ALIGNED_XY,
+                            abs(yaw_error) / ALIGNED_YAW))
+  if misaligned < 0.75 and grip_pos[2] < cube_pos[2] + 0.01:
+    return _action(grip_pos, cube_pos, wrist, -1.0)  # at the cube: close
+  target = np.array([*cube_pos[:2], cube_pos[2] + HOVER * misaligned])
+  return _action(grip_pos, target, wrist, 1.0)
 
 
 class PickAndLift:

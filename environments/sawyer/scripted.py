@@ -53,7 +53,10 @@ def _pick(grip: np.ndarray, cube: np.ndarray) -> np.ndarray:
   misaligned = min(1.0, max(distance_xy / ALIGNED_XY,
                             abs(yaw_error) / ALIGNED_YAW))
   if misaligned < 0.75 and grip_pos[2] < cube_pos[2] + 0.01:
-    return _action(grip_pos, cube_pos, wrist, -1.0)  # at the cube: close
+    # At the cube: close, holding the height (pressing on would build
+    # wrist force).
+    return _action(grip_pos, np.array([*cube_pos[:2], grip_pos[2]]), wrist,
+                   -1.0)
   target = np.array([*cube_pos[:2], cube_pos[2] + HOVER * misaligned])
   return _action(grip_pos, target, wrist, 1.0)
 

@@ -89,6 +89,7 @@ class PickAndPlace:
   """
 
   PLACED = 0.01  # m: the cube within this of the target (xy) is there
+  LEAVE_HEIGHT = 0.22  # m above the floor, where the hand waits when done
 
   def __init__(self, target_xy: Optional[Sequence[float]] = None,
                rng: Optional[np.random.Generator] = None,
@@ -132,7 +133,9 @@ class PickAndPlace:
       else:  # carry
         goal = np.array([*(grip_pos[:2] + to_target), grip_pos[2]])
       return _action(grip_pos, goal, 0.0, -1.0)
-    if there and resting:  # placed: wait above, open
-      return _action(grip_pos, np.array([*cube_pos[:2], self._carry_height]),
+    if there and resting:  # placed: open, rise well clear and wait there
+      # (higher than any pick starts from, so waiting and picking are told
+      # apart by the state, not by the unobserved target).
+      return _action(grip_pos, np.array([*cube_pos[:2], self.LEAVE_HEIGHT]),
                      0.0, 1.0)
     return _pick(grip, cube)

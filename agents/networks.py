@@ -38,6 +38,27 @@ def make_gaussian_policy(action_size: int,
   ], name=name)
 
 
+class Normalised(snt.Module):
+  """network((observation − mean) / std, *rest): observations standardised
+  with fixed statistics of the run's dataset (datasets/statistics.py), the
+  first thing every network of a run does when the run asks for it.
+
+  The statistics are constants, not variables, so the wrapped network has
+  the same variables as the bare one and evaluators fill it from the
+  learner as before; every node reads them from the run's directory.
+  """
+
+  def __init__(self, network: snt.Module, mean: np.ndarray, std: np.ndarray,
+               name: Optional[str] = None):
+    super().__init__(name=name or network.name)
+    self._network = network
+    self._mean = tf.constant(np.asarray(mean, np.float32))
+    self._std = tf.constant(np.asarray(std, np.float32))
+
+  def __call__(self, observation: tf.Tensor, *rest):
+    return self._network((observation - self._mean) / self._std, *rest)
+
+
 class MeanAction(snt.Module):
   """Acts with the mean of a stochastic policy (for evaluation)."""
 

@@ -27,8 +27,10 @@ from agents.bm import learning as bm_learning
 class AgentDefinition:
   config_class: Callable[..., Any]  # keyword overrides -> config
   # make_learner(config, observation_size, action_size, dataset, counter,
-  #              logger, checkpoint_dir, max_steps, num_tasks=None) -> learner
-  # (num_tasks: task-conditioned networks, for a multi-task environment)
+  #              logger, checkpoint_dir, max_steps, num_tasks=None,
+  #              observation_stats=None) -> learner
+  # (num_tasks: task-conditioned networks, for a multi-task environment;
+  # observation_stats: (mean, std) standardising every network's input)
   make_learner: Callable[..., Any]
   # Evaluated policies: label -> variable key served by the learner.
   policies: Dict[str, str]
@@ -41,24 +43,33 @@ class AgentDefinition:
   replay_defaults: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
+def _normalised(network, observation_stats):
+  """The network behind the run's observation standardisation, if any
+  (`observation_stats`: (mean, std) or None)."""
+  if observation_stats is None:
+    return network
+  return networks.Normalised(network, *observation_stats)
+
+
 def make_evaluated_network(config, action_size: int, variable_key: str,
-                           num_tasks: Optional[int] = None):
+                           num_tasks: Optional[int] = None,
+                           observation_stats=None):
   """The network an evaluator fills with the learner's `variable_key`."""
   layer_sizes = (config.prior_layer_sizes if variable_key == 'prior'
                  else config.policy_layer_sizes)
-  return networks.make_gaussian_policy(action_size, layer_sizes,
-                                       config.min_variance, name=variable_key,
-                                       num_tasks=num_tasks)
+  return _normalised(networks.make_gaussian_policy(
+      action_size, layer_sizes, config.min_variance, name=variable_key,
+      num_tasks=num_tasks), observation_stats)
 
 
 def restore_policy(config, action_size: int, observation_spec,
                    variable_key: str, checkpoint_dir: str,
-                   num_tasks: Optional[int] = None):
+                   num_tasks: Optional[int] = None, observation_stats=None):
   """The evaluated network `variable_key` ('policy', 'prior') with the
   weights of the learner's latest checkpoint in `checkpoint_dir` (the run
   directory's checkpoints/learner, where StepLoopLearner saves)."""
   network = make_evaluated_network(config, action_size, variable_key,
-                                   num_tasks)
+                                   num_tasks, observation_stats)
   tf2_utils.create_variables(network, [observation_spec])
   path = tf.train.latest_checkpoint(checkpoint_dir)
   if path is None:
@@ -79,11 +90,12 @@ def _compiled_for(config, num_tasks):
 
 def _make_bm_learner(config: bm_config.BMConfig, observation_size: int,
                      action_size: int, dataset, counter, logger,
-                     checkpoint_dir, max_steps, num_tasks=None):
+                     checkpoint_dir, max_steps, num_tasks=None,
+                     observation_stats=None):
   config = _compiled_for(config, num_tasks)
   return bm_learning.BMLearner(
       policy_network=make_evaluated_network(config, action_size, 'policy',
-                                            num_tasks),
+                                            num_tasks, observation_stats),
       dataset=dataset, observation_size=observation_size, config=config,
       counter=counter, logger=logger, checkpoint_dir=checkpoint_dir,
       max_steps=max_steps)
@@ -91,15 +103,17 @@ def _make_bm_learner(config: bm_config.BMConfig, observation_size: int,
 
 def _make_abm_learner(config: abm_config.ABMConfig, observation_size: int,
                       action_size: int, dataset, counter, logger,
-                      checkpoint_dir, max_steps, num_tasks=None):
+                      checkpoint_dir, max_steps, num_tasks=None,
+                      observation_stats=None):
   config = _compiled_for(config, num_tasks)
   return abm_learning.ABMLearner(
       policy_network=make_evaluated_network(config, action_size, 'policy',
-                                            num_tasks),
+                                            num_tasks, observation_stats),
       prior_network=make_evaluated_network(config, action_size, 'prior',
-                                           num_tasks),
-      critic_network=networks.make_critic(config.critic_layer_sizes,
-                                          num_tasks),
+                                           num_tasks, observation_stats),
+      critic_network=_normalised(
+          networks.make_critic(config.critic_layer_sizes, num_tasks),
+          observation_stats),
       dataset=dataset, observation_size=observation_size,
       action_size=action_size, config=config, counter=counter, logger=logger,
       checkpoint_dir=checkpoint_dir, max_steps=max_steps)
@@ -107,13 +121,15 @@ def _make_abm_learner(config: abm_config.ABMConfig, observation_size: int,
 
 def _make_awac_learner(config: awac_config.AWACConfig, observation_size: int,
                        action_size: int, dataset, counter, logger,
-                       checkpoint_dir, max_steps, num_tasks=None):
+                       checkpoint_dir, max_steps, num_tasks=None,
+                       observation_stats=None):
   config = _compiled_for(config, num_tasks)
   return awac_learning.AWACLearner(
       policy_network=make_evaluated_network(config, action_size, 'policy',
-                                            num_tasks),
+                                            num_tasks, observation_stats),
       critic_networks=[
-          networks.make_critic(config.critic_layer_sizes, num_tasks)
+          _normalised(networks.make_critic(config.critic_layer_sizes,
+                                           num_tasks), observation_stats)
           for _ in range(2)],
       dataset=dataset, observation_size=observation_size,
       action_size=action_size, config=config, counter=counter, logger=logger,
@@ -122,13 +138,15 @@ def _make_awac_learner(config: awac_config.AWACConfig, observation_size: int,
 
 def _make_awr_learner(config: awr_config.AWRConfig, observation_size: int,
                       action_size: int, dataset, counter, logger,
-                      checkpoint_dir, max_steps, num_tasks=None):
+                      checkpoint_dir, max_steps, num_tasks=None,
+                      observation_stats=None):
   config = _compiled_for(config, num_tasks)
   return awr_learning.AWRLearner(
       policy_network=make_evaluated_network(config, action_size, 'policy',
-                                            num_tasks),
-      value_network=networks.make_value_network(config.value_layer_sizes,
-                                                 num_tasks),
+                                            num_tasks, observation_stats),
+      value_network=_normalised(
+          networks.make_value_network(config.value_layer_sizes, num_tasks),
+          observation_stats),
       dataset=dataset, observation_size=observation_size, config=config,
       counter=counter, logger=logger, checkpoint_dir=checkpoint_dir,
       max_steps=max_steps)

@@ -175,6 +175,7 @@ def train(args) -> int:
       min_replay_size=args.min_replay_size,
       samples_per_insert=args.samples_per_insert, seed=args.seed,
       first_episodes=args.first_episodes, relabel=relabel,
+      normalise_observations=args.normalise_observations,
       offline_steps=args.offline_steps, online_actors=args.online_actors,
       online_fraction=args.online_fraction,
       online_buffer=args.online_buffer,
@@ -333,8 +334,9 @@ def video(args) -> int:
     policy = registry.restore_policy(
         agent_config, environment.action_spec().shape[0],
         environment.observation_spec(), definition.policies[args.policy],
-        os.path.join(args.run_dir, 'checkpoints', 'learner'), num_tasks)
-  except FileNotFoundError as e:
+        os.path.join(args.run_dir, 'checkpoints', 'learner'), num_tasks,
+        config.observation_stats())
+  except (FileNotFoundError, ValueError) as e:
     raise UsageError(str(e)) from None
   out = args.out or os.path.join(
       args.run_dir, 'videos', f'{args.policy}{"-" + task if task else ""}.gif')
@@ -450,6 +452,11 @@ def build_parser() -> argparse.ArgumentParser:
                  help='recompute the data\'s rewards for --env\'s task from '
                  'the observations as restorers read them (e.g. learn '
                  'sawyer:bring_to_corner from sawyer:lift data)')
+  p.add_argument('--normalise-observations', action='store_true',
+                 help='standardise every network\'s input with the data\'s '
+                 'per-dimension mean and std, computed once at launch and '
+                 'saved in the run directory (recommended for sawyer:*, '
+                 'whose observations mix N·m torques with mm offsets)')
   p.add_argument('--offline-steps', type=int, metavar='N',
                  help='offline→online fine-tuning: after N learner steps on '
                  'the dataset, online actors act with the policy, log their '

@@ -27,6 +27,9 @@ class TrainConfig:
   # Restore the data through env_id's relabellings: rewards recomputed for
   # its task from the observations, once per task for a multi-task env.
   relabel: bool = False
+  # Standardise every network's input with the data's per-dimension mean and
+  # std (datasets/statistics.py; saved as observation_stats.npz in run_dir).
+  normalise_observations: bool = False
   # Offline→online fine-tuning: after `offline_steps` learner steps, online
   # actors act with the policy and insert into an online table; each batch
   # then takes `online_fraction` of its snippets from it. None: offline only.
@@ -65,6 +68,13 @@ class TrainConfig:
 
   def save(self, path: Optional[str] = None) -> str:
     return _save(self, path or os.path.join(self.run_dir, 'config.json'))
+
+  def observation_stats(self):
+    """(mean, std) the run's networks standardise with, or None."""
+    if not self.normalise_observations:
+      return None
+    from datasets import statistics  # pylint: disable=g-import-not-at-top
+    return statistics.load(os.path.join(self.run_dir, statistics.FILENAME))
 
   @property
   def shared_buffer(self) -> bool:

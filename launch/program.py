@@ -44,6 +44,13 @@ def _num_tasks(config):
   return len(environments.tasks(config.env_id) or ()) or None
 
 
+def _observation_stats(config):
+  """(mean, std) standardising the networks' inputs, if the run asks for it
+  (a TrainConfig's choice; collection runs have no data to take them from)."""
+  stats = getattr(config, 'observation_stats', None)
+  return stats() if stats else None
+
+
 def _make_tables(config, spec: episodes.DatasetSpec):
   """The snippet table (`config`: a TrainConfig or a CollectConfig)."""
   batch_size = _agent_config(config).batch_size
@@ -100,7 +107,8 @@ def _make_learner(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
       agent_config, spec.observation_shape[0], spec.action_shape[0],
       dataset, learner_counter,
       loggers.make_logger(config.run_dir, 'learner', steps_key='learner_steps'),
-      config.run_dir, config.steps, num_tasks=_num_tasks(config))
+      config.run_dir, config.steps, num_tasks=_num_tasks(config),
+      observation_stats=_observation_stats(config))
   return holder['learner']
 
 
@@ -116,7 +124,8 @@ def _make_evaluator(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
               config.env_id).items()},
       policy_factory=functools.partial(registry.make_evaluated_network,
                                        agent_config, spec.action_shape[0],
-                                       variable_key, _num_tasks(config)),
+                                       variable_key, _num_tasks(config),
+                                       _observation_stats(config)),
       variable_source=learner, counter=counter,
       logger=loggers.make_logger(config.run_dir, f'evaluator_{label}_{index}',
                                  time_delta=0., steps_key='learner_steps'),
@@ -135,7 +144,7 @@ def _make_actor(config, spec: episodes.DatasetSpec, index: int, replay,
       env_id=config.env_id, seed=config.seed, actor_index=index,
       policy_network=registry.make_evaluated_network(
           _agent_config(config), spec.action_shape[0], 'policy',
-          _num_tasks(config)),
+          _num_tasks(config), _observation_stats(config)),
       variable_source=learner, replay=replay,
       snippet_length=config.snippet_length,
       snippets_per_item=config.snippets_per_item, counter=counter,

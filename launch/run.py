@@ -13,6 +13,7 @@ from launchpad.nodes.python import local_multi_processing
 
 from datasets import collect as collect_lib
 from datasets import episodes
+from datasets import statistics
 import environments
 from launch import config as config_lib
 from launch import program as program_lib
@@ -86,6 +87,23 @@ def whole_episode_rows(config: config_lib.TrainConfig) -> int:
   return rows
 
 
+def save_observation_stats(config: config_lib.TrainConfig) -> str:
+  """The data's observation statistics, as the networks will see the data
+  (after the environment's relabelling, if the run relabels), in run_dir.
+  A resumed run keeps the ones it started with."""
+  path = os.path.join(config.run_dir, statistics.FILENAME)
+  if os.path.exists(path):
+    statistics.load(path)  # fails clearly on a damaged file
+    return path
+  relabellings = environments.relabellings(config.env_id)
+  observation_fn = (relabellings[0][0] if relabellings and config.relabel
+                    else None)
+  print(f'[train] observation statistics of {config.dataset_dir}')
+  return statistics.save(path, statistics.observation_stats(
+      config.dataset_dir, config.first_episodes, observation_fn,
+      progress=print))
+
+
 def train(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
           launch_type: str = 'local_mp') -> TrainResult:
   """Launches the program, waits until it stops, returns the final figures."""
@@ -95,6 +113,9 @@ def train(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
   if config.offline_steps is not None and os.path.isdir(config.online_data_dir):
     # Online actors' episodes left unfinished by an interrupted run.
     episodes.remove_partials(config.online_data_dir)
+  os.makedirs(config.run_dir, exist_ok=True)
+  if config.normalise_observations:
+    save_observation_stats(config)
   config.save()
   start = time.time()
   _launch(program_lib.build_program(config, spec), launch_type)

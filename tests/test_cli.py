@@ -120,3 +120,14 @@ def test_multi_task_training_refuses_data_of_another_suite(capsys,
                                                           small_dataset):
   line = _error_line(capsys, _train(small_dataset, 'sawyer:multitask'))
   assert 'does not match sawyer:multitask after relabelling' in line
+
+
+@pytest.mark.parametrize('extra, expected', [
+    (['--controller', 'juggle'], "--controller 'juggle'"),
+    (['--noise-levels', '0.1,x'], "--noise-levels '0.1,x'"),
+])
+def test_bad_generate_flags(capsys, tmp_path, extra, expected):
+  line = _error_line(capsys, ['dataset', 'generate', '--env', 'sawyer:lift',
+                              '--out', str(tmp_path / 'd'), *extra])
+  assert expected in line
+  assert not os.path.exists(tmp_path / 'd')  # nothing written

@@ -107,3 +107,25 @@ def test_registry_and_specs():
   assert 'sawyer:stack_and_leave' in environments.env_ids()
   with pytest.raises(ValueError, match='unknown Sawyer task'):
     SawyerStacking(task='juggle')
+
+
+def test_generated_pick_and_place_data_move_the_cube_to_new_places(tmp_path):
+  from datasets import episodes
+  from datasets import generate
+  directory = str(tmp_path / 'place')
+  generate.generate('sawyer:place_wide', directory, episodes_per_behaviour=2,
+                    behaviours=generate.default_behaviours([0.0],
+                                                           random=False),
+                    seed=5, controller='pick_and_place', progress=None)
+  ends = []
+  for path in episodes.list_episodes(directory):
+    observation = episodes.read_episode(path).observation
+    heights = obs_lib.field(observation, 'green_pose')[:, 2]
+    end = obs_lib.field(observation[-1], 'green_pose')[:3]
+    assert heights.max() > 0.08  # carried
+    assert end[2] == pytest.approx(rewards.CUBE_SIZE / 2, abs=0.003)  # down
+    assert obs_lib.field(observation[-1], 'grasp')[0] == 0.0  # let go
+    ends.append(end[:2])
+  assert np.linalg.norm(ends[0] - ends[1]) > 0.01  # a new place each time
+  with pytest.raises(ValueError, match='no scripted controller'):
+    generate.generate('sawyer:lift', directory, 1, controller='juggle')

@@ -38,6 +38,9 @@ def _action(grip_pos, target, wrist: float, fingers: float) -> np.ndarray:
 
 HOVER = 0.08  # m above the cube's centre while far from aligned
 ALIGNED_XY, ALIGNED_YAW = 0.02, 0.3  # m, rad: fully misaligned at these
+# Finger command against the grip's height above the cube's centre: +1 (open)
+# at CLOSE_AT + CLOSE_RAMP and above, −1 (close) at CLOSE_AT − CLOSE_RAMP.
+CLOSE_AT, CLOSE_RAMP = 0.016, 0.01  # m
 
 
 def _pick(grip: np.ndarray, cube: np.ndarray) -> np.ndarray:
@@ -52,13 +55,14 @@ def _pick(grip: np.ndarray, cube: np.ndarray) -> np.ndarray:
   distance_xy = np.linalg.norm(cube_pos[:2] - grip_pos[:2])
   misaligned = min(1.0, max(distance_xy / ALIGNED_XY,
                             abs(yaw_error) / ALIGNED_YAW))
-  if misaligned < 0.75 and grip_pos[2] < cube_pos[2] + 0.01:
-    # At the cube: close, holding the height (pressing on would build
-    # wrist force).
-    return _action(grip_pos, np.array([*cube_pos[:2], grip_pos[2]]), wrist,
-                   -1.0)
   target = np.array([*cube_pos[:2], cube_pos[2] + HOVER * misaligned])
-  return _action(grip_pos, target, wrist, 1.0)
+  # Close over the last centimetres of the way down, gradually: a ramp in
+  # the height above the cube rather than a switch at one height.
+  fingers = 1.0
+  if misaligned < 0.75:
+    fingers = float(np.clip((grip_pos[2] - cube_pos[2] - CLOSE_AT) /
+                            CLOSE_RAMP, -1, 1))
+  return _action(grip_pos, target, wrist, fingers)
 
 
 class PickAndLift:

@@ -1,0 +1,125 @@
+"""What trained Sawyer policies do: returns, grasps, where the green cube
+ends up, against holding still and a scripted reference, on the same starts.
+
+For each run directory: the latest checkpoint's RL policy (and prior, where
+the agent has one) acts with its mean action for --episodes episodes of the
+run's environment (seeds 1000, 1001, ...: the same cells for every row).
+Reference rows: the zero action, and the scripted pick-and-place commanded
+to put the cube at --reference-target (for bring_to_corner: the corner as
+close as the basket lets a cube go; for bring_to_centre: the centre).
+
+Prints a Markdown table (and writes it to --out if given).
+
+Usage:
+  python benchmarks/sawyer_rollouts.py runs/corner/abm_mpo/seed0 \
+      runs/corner/bm_mpo/seed0 [--episodes 10] [--out table.md]
+"""
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+os.environ.setdefault('MUJOCO_GL', 'egl')
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def rollouts(env_id, make_act, episodes):
+  """make_act() -> one episode's act(observation) -> action; per episode
+  (return, grasped, final green position, steps)."""
+  import numpy as np
+  import environments
+  from environments.sawyer import observations as obs_lib
+  out = []
+  for episode in range(episodes):
+    env = environments.make(env_id, seed=1000 + episode)
+    timestep, total, grasped, steps = env.reset(), 0., False, 0
+    act = make_act()
+    while not timestep.last():
+      timestep = env.step(act(timestep.observation))
+      total += float(timestep.reward)
+      grasped |= obs_lib.field(timestep.observation, 'grasp')[0] > 0.5
+      steps += 1
+    out.append((total, grasped,
+                obs_lib.field(timestep.observation, 'green_pose')[:3].copy(),
+                steps))
+  return out
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('run_dirs', nargs='+')
+  parser.add_argument('--episodes', type=int, default=10)
+  parser.add_argument('--out', help='also write the table here')
+  args = parser.parse_args()
+
+  import numpy as np
+  import tensorflow as tf
+  from agents import networks
+  from agents import registry
+  from environments.sawyer import observations
+  from environments.sawyer import rewards
+  from environments.sawyer import scripted
+  from launch import config as config_lib
+
+  configs = []
+  for run_dir in args.run_dirs:
+    path = os.path.join(run_dir, 'config.json')
+    if not os.path.isfile(path):
+      sys.exit(f'abmrl: error: {run_dir} is not a run directory (no '
+               'config.json)')
+    configs.append(config_lib.load_train_config(path))
+  env_ids = {c.env_id for c in configs}
+  if len(env_ids) != 1 or not next(iter(env_ids)).startswith('sawyer:'):
+    sys.exit('abmrl: error: the runs must share one sawyer:<task> '
+             f'environment, got {sorted(env_ids)}')
+  env_id = env_ids.pop()
+  task = env_id.split(':')[1]
+  target = {'bring_to_corner': rewards.CORNER_TARGET,
+            'bring_to_centre': rewards.CENTRE_TARGET}.get(task)
+
+  rows = []  # (label, per-episode results)
+
+  reach = np.array(rewards.BASKET_HALF_EXTENT) - rewards.CUBE_SIZE
+  goal = np.zeros(2) if target is None else np.clip(target[:2], -reach, reach)
+  rows.append(('zero action', rollouts(
+      env_id, lambda: lambda o: np.zeros(5, np.float32), args.episodes)))
+  rows.append((f'scripted pick-and-place to {np.round(goal, 3).tolist()}',
+               rollouts(env_id, lambda: scripted.PickAndPlace(target_xy=goal),
+                        args.episodes)))
+  for run_dir, config in zip(args.run_dirs, configs):
+    definition = registry.get(config.agent)
+    agent_config = definition.config_class(**config.agent_config)
+    for label, key in definition.policies.items():
+      policy = networks.MeanAction(registry.restore_policy(
+          agent_config, 5, tf.TensorSpec([observations.SIZE], tf.float32),
+          key, os.path.join(run_dir, 'checkpoints', 'learner'), None,
+          config.observation_stats()))
+      act = lambda o, p=policy: p(tf.constant(o[None], tf.float32))[0].numpy()
+      rows.append((f'{config.agent} {label} ({os.path.basename(run_dir)})',
+                   rollouts(env_id, lambda a=act: a, args.episodes)))
+
+  header = ['policy', 'return (mean ± std)', 'grasped the cube']
+  if target is not None:
+    header += ['green cube to target at the end (median)',
+               'within 5 cm at the end']
+  lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+  for label, results in rows:
+    returns = np.array([r[0] for r in results])
+    row = [label, f'{returns.mean():.1f} ± {returns.std():.1f}',
+           f'{sum(r[1] for r in results)}/{len(results)}']
+    if target is not None:
+      distance = np.array([np.linalg.norm(r[2] - target) for r in results])
+      row += [f'{100 * np.median(distance):.1f} cm',
+              f'{int((distance < 0.05).sum())}/{len(results)}']
+    lines.append('| ' + ' | '.join(row) + ' |')
+  table = '\n'.join(lines)
+  print(f'{env_id}, {args.episodes} episodes per row (cells seeded 1000+):')
+  print(table)
+  if args.out:
+    with open(args.out, 'w') as f:
+      f.write(table + '\n')
+
+
+if __name__ == '__main__':
+  main()

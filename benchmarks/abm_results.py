@@ -105,7 +105,8 @@ def main():
     data_best, data_mean = np.max(relabelled), np.mean(relabelled)
     print(f'relabelled for {args.env}: mean {data_mean:.1f}, best '
           f'{data_best:.1f}', flush=True)
-  spec = episodes.read_spec(args.dataset)
+  # The environment's spec (after relabelling, the task's own observation).
+  _, spec = cli.check_dataset(args.dataset, args.env, args.relabel)
   seeds = [int(s) for s in args.seeds.split(',')]
   results = {}  # agent -> [(result, curves, seconds) per seed]
   for agent in args.agents.split(','):

@@ -138,8 +138,9 @@ class PickAndPlace:
         goal = np.array([*(grip_pos[:2] + to_target), grip_pos[2]])
       return _action(grip_pos, goal, 0.0, -1.0)
     if there and resting:  # placed: open, rise well clear and wait there
-      # (higher than any pick starts from, so waiting and picking are told
-      # apart by the state, not by the unobserved target).
+      # (above the arm's home, 0.15 m, where evaluation episodes start their
+      # pick: waiting then does not look like about to pick, which only the
+      # unobserved target would tell apart).
       return _action(grip_pos, np.array([*cube_pos[:2], self.LEAVE_HEIGHT]),
                      0.0, 1.0)
     return _pick(grip, cube)

@@ -101,8 +101,9 @@ def main():
 
   header = ['policy', 'return (mean ± std)', 'grasped the cube']
   if target is not None:
-    header += ['green cube to target at the end (median)',
-               'within 5 cm at the end']
+    header += ['cube to target at the end (median)',
+               'within 5 cm at the end', 'cube to target in x-y (median)',
+               'cube height at the end (median)']
   lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
   for label, results in rows:
     returns = np.array([r[0] for r in results])
@@ -110,8 +111,12 @@ def main():
            f'{sum(r[1] for r in results)}/{len(results)}']
     if target is not None:
       distance = np.array([np.linalg.norm(r[2] - target) for r in results])
+      in_xy = np.array([np.linalg.norm(r[2][:2] - target[:2])
+                        for r in results])
       row += [f'{100 * np.median(distance):.1f} cm',
-              f'{int((distance < 0.05).sum())}/{len(results)}']
+              f'{int((distance < 0.05).sum())}/{len(results)}',
+              f'{100 * np.median(in_xy):.1f} cm',
+              f'{100 * np.median([r[2][2] for r in results]):.1f} cm']
     lines.append('| ' + ' | '.join(row) + ' |')
   table = '\n'.join(lines)
   print(f'{env_id}, {args.episodes} episodes per row (cells seeded 1000+):')

@@ -96,7 +96,7 @@ def main():
           key, os.path.join(run_dir, 'checkpoints', 'learner'), None,
           config.observation_stats()))
       act = lambda o, p=policy: p(tf.constant(o[None], tf.float32))[0].numpy()
-      rows.append((f'{config.agent} {label} ({os.path.basename(run_dir)})',
+      rows.append((f'{config.agent} {label}, {config.steps} steps',
                    rollouts(env_id, lambda a=act: a, args.episodes)))
 
   header = ['policy', 'return (mean ± std)', 'grasped the cube']

@@ -182,6 +182,11 @@ def train(args) -> int:
       online_samples_per_insert=args.online_samples_per_insert,
       online_min_replay_size=args.online_min_replay_size,
       agent_config=overrides)
+  if config.normalise_observations:
+    try:  # before any process starts (a resumed run checks its own file)
+      run_lib.save_observation_stats(config)
+    except ValueError as e:
+      raise UsageError(str(e)) from None
   result = run_lib.train(config, spec, launch_type=args.launch)
   print(run_lib.format_summary(result))
   if config.evaluators and result.learner_steps < config.steps:

@@ -92,6 +92,7 @@ def save_observation_stats(config: config_lib.TrainConfig) -> str:
   (after the environment's relabelling, if the run relabels), in run_dir.
   A resumed run keeps the ones it started with."""
   path = os.path.join(config.run_dir, statistics.FILENAME)
+  os.makedirs(config.run_dir, exist_ok=True)
   if os.path.exists(path):
     statistics.load(path)  # fails clearly on a damaged file
     return path

@@ -131,3 +131,15 @@ def test_bad_generate_flags(capsys, tmp_path, extra, expected):
                               '--out', str(tmp_path / 'd'), *extra])
   assert expected in line
   assert not os.path.exists(tmp_path / 'd')  # nothing written
+
+
+def test_damaged_observation_statistics_of_a_run(capsys, small_dataset,
+                                                 tmp_path):
+  run_dir = tmp_path / 'run'
+  run_dir.mkdir()
+  (run_dir / 'observation_stats.npz').write_bytes(b'damaged')
+  line = _error_line(capsys, _train(small_dataset, ENV_ID,
+                                    '--normalise-observations',
+                                    '--run-dir', str(run_dir)))
+  assert 'observation_stats.npz' in line
+  assert (run_dir / 'observation_stats.npz').read_bytes() == b'damaged'

@@ -46,6 +46,8 @@ class Normalised(snt.Module):
   The statistics are constants, not variables, so the wrapped network has
   the same variables as the bare one and evaluators fill it from the
   learner as before; every node reads them from the run's directory.
+  (Acme 0.4's observation normalisation, `acme.jax.running_statistics`, is
+  JAX-only and running; offline data allow fixed statistics.)
   """
 
   def __init__(self, network: snt.Module, mean: np.ndarray, std: np.ndarray,

@@ -114,7 +114,6 @@ def train(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
   if config.offline_steps is not None and os.path.isdir(config.online_data_dir):
     # Online actors' episodes left unfinished by an interrupted run.
     episodes.remove_partials(config.online_data_dir)
-  os.makedirs(config.run_dir, exist_ok=True)
   if config.normalise_observations:
     save_observation_stats(config)
   config.save()

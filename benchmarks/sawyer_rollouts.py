@@ -57,6 +57,7 @@ def main():
   import tensorflow as tf
   from agents import networks
   from agents import registry
+  from environments.sawyer import env as env_lib
   from environments.sawyer import observations
   from environments.sawyer import rewards
   from environments.sawyer import scripted
@@ -108,7 +109,9 @@ def main():
   for label, results in rows:
     returns = np.array([r[0] for r in results])
     row = [label, f'{returns.mean():.1f} ± {returns.std():.1f}',
-           f'{sum(r[1] for r in results)}/{len(results)}']
+           f'{sum(r[1] for r in results)}/{len(results)}',
+           f'{sum(r[3] < env_lib.EPISODE_STEPS for r in results)}'
+           f'/{len(results)}']
     if target is not None:
       distance = np.array([np.linalg.norm(r[2] - target) for r in results])
       in_xy = np.array([np.linalg.norm(r[2][:2] - target[:2])

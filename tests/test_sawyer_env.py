@@ -64,7 +64,8 @@ def test_scripted_controller_reaches_grasps_and_lifts(seed):
   assert obs_lib.field(timestep.observation, 'green_pose')[2] > 0.1
 
 
-@pytest.mark.parametrize('target', [(0.07, 0.07), (-0.05, 0.02)])
+@pytest.mark.parametrize('target', [tuple(rewards.CORNER_TARGET[:2]),
+                                    (-0.05, 0.02)])
 def test_scripted_pick_and_place_sets_the_cube_down_at_the_target(target):
   env = SawyerStacking(task='bring_to_corner', seed=3)
   controller = scripted.PickAndPlace(target_xy=target)
@@ -78,9 +79,11 @@ def test_scripted_pick_and_place_sets_the_cube_down_at_the_target(target):
   np.testing.assert_allclose(green[:2], target, atol=0.01)
   assert green[2] == pytest.approx(rewards.CUBE_SIZE / 2, abs=0.003)  # down
   assert obs_lib.field(timestep.observation, 'grasp')[0] == 0.0  # let go
-  # 3.5 cm from the corner target: bring-to-corner pays most of its reward.
+  # The corner target is where a gripper can set a cube down: bring to
+  # corner pays in full there, and little elsewhere.
   corner = float(rewards.bring_to_corner(timestep.observation))
-  assert (corner > 0.7) == (target == (0.07, 0.07)), corner
+  assert (corner == 1.0) == (target[0] > 0), corner
+  assert corner == 1.0 or corner < 0.2, corner
 
 
 def test_pick_and_place_draws_a_free_place_on_the_floor():
@@ -96,6 +99,9 @@ def test_pick_and_place_draws_a_free_place_on_the_floor():
     for cube in ('yellow', 'blue'):
       other = obs_lib.field(observation, f'{cube}_pose')[:2]
       assert np.linalg.norm(xy - other) > 1.5 * rewards.CUBE_SIZE
+    # Never a place where it would do a task that is never executed.
+    for target in (rewards.CENTRE_TARGET, rewards.CORNER_TARGET):
+      assert np.linalg.norm(xy - target[:2]) >= scripted.PickAndPlace.KEEP_AWAY
 
 
 def test_registry_and_specs():

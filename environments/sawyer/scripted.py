@@ -88,12 +88,15 @@ class PickAndPlace:
 
   One episode's controller: with no `target_xy` it draws one on its first
   call, uniformly over the basket's floor (`rng`), at least a cube and a
-  half from where the other cubes are then, so the place is free. Apart
-  from that the actions are a function of the observation.
+  half from where the other cubes are then, so the place is free, and at
+  least KEEP_AWAY from the targets of the tasks that are never executed
+  (bring to centre, bring to corner), so data made with it never do them.
+  Apart from that the actions are a function of the observation.
   """
 
   PLACED = 0.01  # m: the cube within this of the target (xy) is there
   LEAVE_HEIGHT = 0.22  # m above the floor, where the hand waits when done
+  KEEP_AWAY = 0.05  # m (xy) from the never-executed tasks' targets
 
   def __init__(self, target_xy: Optional[Sequence[float]] = None,
                rng: Optional[np.random.Generator] = None,
@@ -110,10 +113,13 @@ class PickAndPlace:
   def _draw_target(self, observation: np.ndarray) -> np.ndarray:
     others = [obs_lib.field(observation, f'{c}_pose')[:2]
               for c in obs_lib.CUBES if c != self._cube]
+    avoid = [rewards.CENTRE_TARGET[:2], rewards.CORNER_TARGET[:2]]
     bound = np.array(rewards.BASKET_HALF_EXTENT) - rewards.CUBE_SIZE
     while True:
       xy = self._rng.uniform(-bound, bound)
-      if all(np.linalg.norm(xy - o) > 1.5 * rewards.CUBE_SIZE for o in others):
+      if (all(np.linalg.norm(xy - o) > 1.5 * rewards.CUBE_SIZE
+              for o in others) and
+          all(np.linalg.norm(xy - a) >= self.KEEP_AWAY for a in avoid)):
         return xy
 
   def __call__(self, observation: np.ndarray) -> np.ndarray:

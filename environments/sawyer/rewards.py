@@ -28,6 +28,8 @@ CENTRE_TARGET = np.array([0.0, 0.0, CUBE_SIZE / 2])
 # pick-and-place), so the target is 1.5 cm in from where a cube would touch
 # both walls.
 CORNER_INSET = 0.015
+# Within this of its target (m) the cube earns a bring task's full reward.
+BRING_TOLERANCE = 0.02
 CORNER_TARGET = np.array([BASKET_HALF_EXTENT[0] - CUBE_SIZE / 2 - CORNER_INSET,
                           BASKET_HALF_EXTENT[1] - CUBE_SIZE / 2 - CORNER_INSET,
                           CUBE_SIZE / 2])
@@ -118,12 +120,12 @@ def stack_and_leave(observation):
 
 def bring_to_centre(observation):
   return stol(_distance(_position(observation, 'green_pose'), CENTRE_TARGET),
-              0.02, 0.15)
+              BRING_TOLERANCE, 0.15)
 
 
 def bring_to_corner(observation):
   return stol(_distance(_position(observation, 'green_pose'), CORNER_TARGET),
-              0.02, 0.15)
+              BRING_TOLERANCE, 0.15)
 
 
 # The seven tasks of the data-collection runs, in the paper's order, then

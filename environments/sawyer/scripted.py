@@ -88,15 +88,18 @@ class PickAndPlace:
 
   One episode's controller: with no `target_xy` it draws one on its first
   call, uniformly over the basket's floor (`rng`), at least a cube and a
-  half from where the other cubes are then, so the place is free, and at
-  least KEEP_AWAY from the targets of the tasks that are never executed
-  (bring to centre, bring to corner), so data made with it never do them.
+  half from where the other cubes are then, so the place is free, and
+  never where it would do a task that is never executed (bring to centre,
+  bring to corner: within their reward's tolerance of their targets).
+  Places near those targets are drawn, as often as anywhere else; as in the
+  paper's data, snippets that lead towards them are there to be found.
   Apart from that the actions are a function of the observation.
   """
 
   PLACED = 0.01  # m: the cube within this of the target (xy) is there
   LEAVE_HEIGHT = 0.22  # m above the floor, where the hand waits when done
-  KEEP_AWAY = 0.05  # m (xy) from the never-executed tasks' targets
+  # m (xy) from the never-executed tasks' targets
+  KEEP_AWAY = rewards.BRING_TOLERANCE + PLACED
 
   def __init__(self, target_xy: Optional[Sequence[float]] = None,
                rng: Optional[np.random.Generator] = None,

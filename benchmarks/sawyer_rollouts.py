@@ -6,13 +6,16 @@ the agent has one) acts with its mean action for --episodes episodes of the
 run's environment (seeds 1000, 1001, ...: the same cells for every row).
 Reference rows: the zero action, and the scripted pick-and-place commanded
 to put the cube at the task's target (bring_to_corner, bring_to_centre;
-the centre for other tasks).
+the centre for other tasks); with --dataset, the logged episodes
+relabelled for the task (their own starts), and the closest the cube comes
+to the target in them.
 
 Prints a Markdown table (and writes it to --out if given).
 
 Usage:
   python benchmarks/sawyer_rollouts.py runs/corner/abm_mpo/seed0 \
-      runs/corner/bm_mpo/seed0 [--episodes 10] [--out table.md]
+      runs/corner/bm_mpo/seed0 [--episodes 10] [--dataset DATA] \
+      [--out table.md]
 """
 
 import argparse
@@ -22,6 +25,13 @@ import sys
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('MUJOCO_GL', 'egl')
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _targets():
+  """Where the bring tasks want the green cube (other tasks have none)."""
+  from environments.sawyer import rewards
+  return {'bring_to_corner': rewards.CORNER_TARGET,
+          'bring_to_centre': rewards.CENTRE_TARGET}
 
 
 def rollouts(env_id, make_act, episodes):
@@ -46,11 +56,37 @@ def rollouts(env_id, make_act, episodes):
   return out
 
 
+def logged(directory, task):
+  """The logged episodes in `directory` relabelled for `task`, as
+  rollouts() gives them; and the closest the cube comes to the task's
+  target (m) in any of their steps."""
+  import numpy as np
+  from datasets import episodes as episodes_lib
+  from environments.sawyer import multitask
+  from environments.sawyer import observations as obs_lib
+  from environments.sawyer import rewards
+  reward_fn = {**rewards.TASKS, **rewards.NEW_TASKS}[task]
+  target = _targets().get(task)
+  out, closest = [], np.inf
+  for path in episodes_lib.list_episodes(directory):
+    observation = multitask.base_observation(
+        episodes_lib.read_episode(path).observation)
+    green = obs_lib.field(observation, 'green_pose')[:, :3]
+    out.append((float(reward_fn(observation[1:]).sum()),
+                bool((obs_lib.field(observation, 'grasp')[:, 0] > 0.5).any()),
+                green[-1].copy(), len(observation) - 1))
+    if target is not None:
+      closest = min(closest, np.linalg.norm(green - target, axis=-1).min())
+  return out, closest
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('run_dirs', nargs='+')
   parser.add_argument('--episodes', type=int, default=10)
   parser.add_argument('--out', help='also write the table here')
+  parser.add_argument('--dataset', help='also a row for the logged episodes '
+                      'in this dataset, relabelled for the runs\' task')
   args = parser.parse_args()
 
   import numpy as np
@@ -76,10 +112,12 @@ def main():
              f'environment, got {sorted(env_ids)}')
   env_id = env_ids.pop()
   task = env_id.split(':')[1]
-  target = {'bring_to_corner': rewards.CORNER_TARGET,
-            'bring_to_centre': rewards.CENTRE_TARGET}.get(task)
+  target = _targets().get(task)
 
   rows = []  # (label, per-episode results)
+  if args.dataset:
+    data, closest = logged(args.dataset, task)
+    rows.append((f'logged data ({len(data)} episodes)', data))
 
   goal = np.zeros(2) if target is None else target[:2]
   rows.append(('zero action', rollouts(
@@ -124,6 +162,9 @@ def main():
   table = '\n'.join(lines)
   print(f'{env_id}, {args.episodes} episodes per row (cells seeded 1000+):')
   print(table)
+  if args.dataset and target is not None:
+    print(f'the closest the cube comes to the target in the logged data: '
+          f'{100 * closest:.1f} cm')
   if args.out:
     with open(args.out, 'w') as f:
       f.write(table + '\n')

@@ -15,7 +15,8 @@ and <name>.png (the same as bars).
 
 Usage:
   python benchmarks/sawyer_multitask.py --dataset data/sawyer_multitask \
-      [--agents abm_mpo,bm_mpo] [--steps 3000] [--plot-only]
+      [--agents abm_mpo,bm_mpo] [--steps 3000] [--normalise-observations] \
+      [--plot-only]
 """
 
 import argparse
@@ -85,7 +86,8 @@ def train(agent, env_id, dataset, run_dir, args, layer_sets):
       evaluators=1, eval_episodes=args.eval_episodes,
       eval_every_learner_steps=max(1, args.steps // 3),
       replay_size=300_000, min_replay_size=5_000, samples_per_insert=8.0,
-      relabel=True, agent_config=overrides)
+      relabel=True, normalise_observations=args.normalise_observations,
+      agent_config=overrides)
   _, spec = cli.check_dataset(dataset, env_id, relabel=True)
   print(f'== {agent} on {env_id}', flush=True)
   start = time.time()
@@ -108,6 +110,8 @@ def main():
   parser.add_argument('--set', action='append', default=[],
                       metavar='KEY=VALUE')
   parser.add_argument('--plot-only', action='store_true')
+  parser.add_argument('--normalise-observations', action='store_true',
+                      help='as abmrl train --normalise-observations')
   args = parser.parse_args()
 
   import numpy as np

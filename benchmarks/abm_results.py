@@ -76,10 +76,16 @@ def main():
                       'then the relabelled returns')
   parser.add_argument('--normalise-observations', action='store_true',
                       help='as abmrl train --normalise-observations')
+  parser.add_argument('--snippet-length', type=int,
+                      help='rows per snippet (as abmrl train '
+                      '--snippet-length; default: each agent\'s own)')
   parser.add_argument('--set', action='append', default=[],
                       metavar='KEY=VALUE', help='hyperparameter override for '
                       'every agent that has KEY')
   args = parser.parse_args()
+  if args.snippet_length is not None and args.snippet_length < 2:
+    parser.error(f'--snippet-length must be at least 2, got '
+                 f'{args.snippet_length}')
 
   from datasets import episodes, generate, summary
   from launch import config as config_lib
@@ -129,7 +135,9 @@ def main():
           eval_every_learner_steps=args.eval_every or max(1, args.steps // 10),
           first_episodes=args.first_episodes, **replay,
           offline_steps=args.offline_steps, seed=seed,
-          relabel=args.relabel,
+          relabel=args.relabel, snippet_length=(
+              None if registry.get(agent).whole_episodes
+              else args.snippet_length),
           normalise_observations=args.normalise_observations,
           agent_config=overrides)
       start = time.time()

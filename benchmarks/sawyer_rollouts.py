@@ -134,7 +134,9 @@ def main():
           key, os.path.join(run_dir, 'checkpoints', 'learner'), None,
           config.observation_stats()))
       act = lambda o, p=policy: p(tf.constant(o[None], tf.float32))[0].numpy()
-      rows.append((f'{config.agent} {label}, {config.steps} steps',
+      rows.append((f'{config.agent} {label} ({config.steps} steps, '
+                   f'{config.snippet_length}-row snippets, data '
+                   f'{os.path.basename(config.dataset_dir.rstrip("/"))})',
                    rollouts(env_id, lambda a=act: a, args.episodes)))
 
   header = ['policy', 'return (mean ± std)', 'grasped the cube',

@@ -95,7 +95,6 @@ def main():
   from agents import registry
   from environments.sawyer import env as env_lib
   from environments.sawyer import observations
-  from environments.sawyer import rewards
   from environments.sawyer import scripted
   from launch import config as config_lib
 
@@ -116,6 +115,14 @@ def main():
 
   rows = []  # (label, per-episode results)
   if args.dataset:
+    from datasets import episodes as episodes_lib
+    try:
+      data_env = episodes_lib.read_spec(args.dataset).env_id
+    except episodes_lib.DatasetError as e:
+      sys.exit(f'abmrl: error: --dataset: {e}')
+    if not data_env.startswith('sawyer:'):
+      sys.exit(f'abmrl: error: --dataset {args.dataset} holds {data_env} '
+               'episodes, not Sawyer ones')
     data, closest = logged(args.dataset, task)
     rows.append((f'logged data ({len(data)} episodes)', data))
 

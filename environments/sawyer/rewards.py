@@ -21,6 +21,8 @@ CUBE_SIZE = 0.05  # m, edge
 BASKET_HALF_EXTENT = (0.12, 0.12)
 # New tasks of Figure 4 (the paper gives no formula; ours follow Reach):
 # the green cube resting at the basket's centre, or in its +x+y corner.
+# Within this of its target (m) the cube earns a bring task's full reward.
+BRING_TOLERANCE = 0.02
 CENTRE_TARGET = np.array([0.0, 0.0, CUBE_SIZE / 2])
 # The corner as a gripper can set a cube down there: the open fingers are
 # wider than the cube, and with the cube's centre beyond 8.8 cm from the
@@ -28,8 +30,6 @@ CENTRE_TARGET = np.array([0.0, 0.0, CUBE_SIZE / 2])
 # pick-and-place), so the target is 1.5 cm in from where a cube would touch
 # both walls.
 CORNER_INSET = 0.015
-# Within this of its target (m) the cube earns a bring task's full reward.
-BRING_TOLERANCE = 0.02
 CORNER_TARGET = np.array([BASKET_HALF_EXTENT[0] - CUBE_SIZE / 2 - CORNER_INSET,
                           BASKET_HALF_EXTENT[1] - CUBE_SIZE / 2 - CORNER_INSET,
                           CUBE_SIZE / 2])

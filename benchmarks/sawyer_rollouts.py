@@ -56,25 +56,25 @@ def rollouts(env_id, make_act, episodes):
   return out
 
 
-def logged(directory, task):
-  """The logged episodes in `directory` relabelled for `task`, as
-  rollouts() gives them; and the closest the cube comes to the task's
-  target (m) in any of their steps."""
+def logged(directory, env_id):
+  """The logged episodes in `directory` relabelled for `env_id`'s task (as
+  the restorers relabel them), as rollouts() gives them; and the closest
+  the cube comes to the task's target (m) in any of their steps."""
   import numpy as np
+  import environments
   from datasets import episodes as episodes_lib
-  from environments.sawyer import multitask
   from environments.sawyer import observations as obs_lib
-  from environments.sawyer import rewards
-  reward_fn = {**rewards.TASKS, **rewards.NEW_TASKS}[task]
-  target = _targets().get(task)
+  (observation_fn, reward_fn), = environments.relabellings(env_id)
+  target = _targets().get(env_id.split(':')[1])
   out, closest = [], np.inf
   for path in episodes_lib.list_episodes(directory):
-    observation = multitask.base_observation(
-        episodes_lib.read_episode(path).observation)
-    green = obs_lib.field(observation, 'green_pose')[:, :3]
-    out.append((float(reward_fn(observation[1:]).sum()),
-                bool((obs_lib.field(observation, 'grasp')[:, 0] > 0.5).any()),
-                green[-1].copy(), len(observation) - 1))
+    episode = episodes_lib.relabelled(episodes_lib.read_episode(path),
+                                      reward_fn, observation_fn)
+    green = obs_lib.field(episode.observation, 'green_pose')[:, :3]
+    out.append((float(episode.reward.sum()),
+                bool((obs_lib.field(episode.observation, 'grasp')[:, 0]
+                      > 0.5).any()),
+                green[-1].copy(), len(episode.observation) - 1))
     if target is not None:
       closest = min(closest, np.linalg.norm(green - target, axis=-1).min())
   return out, closest
@@ -123,7 +123,7 @@ def main():
     if not data_env.startswith('sawyer:'):
       sys.exit(f'abmrl: error: --dataset {args.dataset} holds {data_env} '
                'episodes, not Sawyer ones')
-    data, closest = logged(args.dataset, task)
+    data, closest = logged(args.dataset, env_id)
     rows.append((f'logged data ({len(data)} episodes)', data))
 
   goal = np.zeros(2) if target is None else target[:2]

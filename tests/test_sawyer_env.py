@@ -90,18 +90,24 @@ def test_pick_and_place_draws_a_free_place_on_the_floor():
   env = SawyerStacking(task='bring_to_corner', seed=4)
   observation = env.reset().observation
   rng = np.random.default_rng(0)
-  bound = np.array(rewards.BASKET_HALF_EXTENT) - rewards.CUBE_SIZE
+  # Inside the floor a gripper can set a cube down on (inset from the
+  # walls as the corner target is), and out to near its edges.
+  bound = (np.array(rewards.BASKET_HALF_EXTENT) - rewards.CUBE_SIZE / 2
+           - rewards.CORNER_INSET)
+  farthest = 0.
   for _ in range(50):
     controller = scripted.PickAndPlace(rng=rng)
     controller(observation)
     xy = controller.target_xy
     assert np.all(np.abs(xy) <= bound)
+    farthest = max(farthest, np.abs(xy).max())
     for cube in ('yellow', 'blue'):
       other = obs_lib.field(observation, f'{cube}_pose')[:2]
       assert np.linalg.norm(xy - other) > 1.5 * rewards.CUBE_SIZE
     # Never a place where it would do a task that is never executed.
     for target in (rewards.CENTRE_TARGET, rewards.CORNER_TARGET):
       assert np.linalg.norm(xy - target[:2]) >= scripted.PickAndPlace.KEEP_AWAY
+  assert farthest > bound.max() - 0.01
 
 
 def test_registry_and_specs():

@@ -87,7 +87,8 @@ class PickAndPlace:
   lower it to the floor, open, and wait above it.
 
   One episode's controller: with no `target_xy` it draws one on its first
-  call, uniformly over the basket's floor (`rng`), at least a cube and a
+  call, uniformly over the floor a gripper can reach (`rng`; out to 1.5 cm
+  from where a cube would touch a wall), at least a cube and a
   half from where the other cubes are then, so the place is free, and
   never where it would do a task that is never executed (bring to centre,
   bring to corner: within their reward's tolerance of their targets).
@@ -117,7 +118,9 @@ class PickAndPlace:
     others = [obs_lib.field(observation, f'{c}_pose')[:2]
               for c in obs_lib.CUBES if c != self._cube]
     avoid = [rewards.CENTRE_TARGET[:2], rewards.CORNER_TARGET[:2]]
-    bound = np.array(rewards.BASKET_HALF_EXTENT) - rewards.CUBE_SIZE
+    # Out to where a gripper can still set a cube down next to a wall (the
+    # corner target's coordinates, rewards.CORNER_INSET).
+    bound = np.abs(rewards.CORNER_TARGET[:2])
     while True:
       xy = self._rng.uniform(-bound, bound)
       if (all(np.linalg.norm(xy - o) > 1.5 * rewards.CUBE_SIZE

@@ -79,6 +79,10 @@ def main():
   parser.add_argument('--snippet-length', type=int,
                       help='rows per snippet (as abmrl train '
                       '--snippet-length; default: each agent\'s own)')
+  parser.add_argument('--samples-per-insert', type=float, default=32.0,
+                      help='replay samples per inserted snippet (as abmrl '
+                      'train --samples-per-insert); with a large dataset, '
+                      'lower it so the run reads the whole of it')
   parser.add_argument('--set', action='append', default=[],
                       metavar='KEY=VALUE', help='hyperparameter override for '
                       'every agent that has KEY')
@@ -125,7 +129,7 @@ def main():
       # in whole episodes).
       replay = {key: value for key, value in dict(
           replay_size=200_000, min_replay_size=5_000,
-          samples_per_insert=32.0).items()
+          samples_per_insert=args.samples_per_insert).items()
                 if key not in registry.get(agent).replay_defaults}
       config = config_lib.TrainConfig.for_agent(
           agent, env_id=args.env,

@@ -38,7 +38,8 @@ def _sawyer(name: str) -> Callable[[np.random.Generator], Policy]:
 
   def make(rng: np.random.Generator) -> Policy:
     controller = (scripted.PickAndLift() if name == 'pick_and_lift' else
-                  scripted.PickAndPlace(rng=rng))
+                  scripted.PickAndPlace(
+                      rng=rng, keep_away=name == 'pick_and_place_keep_away'))
     return lambda o: controller(multitask.base_observation(o))
   return make
 
@@ -56,9 +57,11 @@ SCRIPTED_CONTROLLERS: Dict[str, Dict[str, Callable[[np.random.Generator],
     'control:point_mass-hard': {'pd': lambda rng: _point_mass_controller},
     # The green cube: reach, grasp and lift it; or pick it and set it down
     # at a random free place on the basket's floor (a new place every
-    # episode), whatever the task rewards.
-    **{f'sawyer:{task}': {'pick_and_lift': _sawyer('pick_and_lift'),
-                          'pick_and_place': _sawyer('pick_and_place')}
+    # episode), whatever the task rewards; or so, never within the bring
+    # tasks' tolerance of their targets.
+    **{f'sawyer:{task}': {
+        name: _sawyer(name) for name in (
+            'pick_and_lift', 'pick_and_place', 'pick_and_place_keep_away')}
        for task in _SAWYER_IDS},
 }
 

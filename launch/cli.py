@@ -547,8 +547,10 @@ def build_parser() -> argparse.ArgumentParser:
   g.add_argument('--seed', type=int, default=0)
   g.add_argument('--controller', help='the scripted controller, where the '
                  'environment has several (Sawyer: pick_and_lift, the '
-                 'default, or pick_and_place: the green cube to a random '
-                 'free place on the floor each episode)')
+                 'default; pick_and_place: the green cube to a random '
+                 'free place on the floor each episode; '
+                 'pick_and_place_keep_away: so, never within the bring '
+                 'tasks\' tolerance of their targets)')
   g.add_argument('--noise-levels', default='0.1,0.5,1.5',
                  help='Gaussian action noise of the scripted behaviours, in '
                  'half-ranges of each action (default 0.1,0.5,1.5)')

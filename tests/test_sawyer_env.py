@@ -86,7 +86,8 @@ def test_scripted_pick_and_place_sets_the_cube_down_at_the_target(target):
   assert corner == 1.0 or corner < 0.2, corner
 
 
-def test_pick_and_place_draws_a_free_place_on_the_floor():
+@pytest.mark.parametrize('keep_away', [False, True])
+def test_pick_and_place_draws_a_free_place_on_the_floor(keep_away):
   env = SawyerStacking(task='bring_to_corner', seed=4)
   observation = env.reset().observation
   rng = np.random.default_rng(0)
@@ -94,9 +95,9 @@ def test_pick_and_place_draws_a_free_place_on_the_floor():
   # walls as the corner target is), and out to near its edges.
   bound = (np.array(rewards.BASKET_HALF_EXTENT) - rewards.CUBE_SIZE / 2
            - rewards.CORNER_INSET)
-  farthest = 0.
-  for _ in range(50):
-    controller = scripted.PickAndPlace(rng=rng)
+  farthest, nearest_target = 0., np.inf
+  for _ in range(100):
+    controller = scripted.PickAndPlace(rng=rng, keep_away=keep_away)
     controller(observation)
     xy = controller.target_xy
     assert np.all(np.abs(xy) <= bound)
@@ -104,10 +105,14 @@ def test_pick_and_place_draws_a_free_place_on_the_floor():
     for cube in ('yellow', 'blue'):
       other = obs_lib.field(observation, f'{cube}_pose')[:2]
       assert np.linalg.norm(xy - other) > 1.5 * rewards.CUBE_SIZE
-    # Never a place where it would do a task that is never executed.
     for target in (rewards.CENTRE_TARGET, rewards.CORNER_TARGET):
-      assert np.linalg.norm(xy - target[:2]) >= scripted.PickAndPlace.KEEP_AWAY
+      nearest_target = min(nearest_target,
+                           np.linalg.norm(xy - target[:2]))
   assert farthest > bound.max() - 0.01
+  # The bring tasks' targets are ignored (a place falls near them by
+  # chance), or with keep_away never within their tolerance (plus the
+  # controller's accuracy).
+  assert (nearest_target >= scripted.PickAndPlace.KEEP_AWAY) == keep_away
 
 
 def test_registry_and_specs():

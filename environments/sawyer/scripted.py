@@ -89,11 +89,14 @@ class PickAndPlace:
   One episode's controller: with no `target_xy` it draws one on its first
   call, uniformly over the floor a gripper can reach (`rng`; out to 1.5 cm
   from where a cube would touch a wall), at least a cube and a
-  half from where the other cubes are then, so the place is free, and
-  never where it would do a task that is never executed (bring to centre,
-  bring to corner: within their reward's tolerance of their targets).
-  Places near those targets are drawn, as often as anywhere else; as in the
-  paper's data, snippets that lead towards them are there to be found.
+  half from where the other cubes are then, so the place is free. The
+  tasks bring to centre and bring to corner are never what it does: its
+  places ignore their targets, so (as in the paper's data, §5.2) a place
+  falls within a target's reward tolerance only by chance — snippets that
+  lead to success are in the data, as the paper's claim requires. With
+  `keep_away`, not even by chance: places are never drawn within the
+  tolerance of those targets (plus the controller's accuracy), though
+  places near them are drawn as often as anywhere else.
   Apart from that the actions are a function of the observation.
   """
 
@@ -104,11 +107,13 @@ class PickAndPlace:
 
   def __init__(self, target_xy: Optional[Sequence[float]] = None,
                rng: Optional[np.random.Generator] = None,
-               cube: str = 'green', carry_height: float = 0.12):
+               cube: str = 'green', carry_height: float = 0.12,
+               keep_away: bool = False):
     self._target = None if target_xy is None else np.asarray(target_xy, float)
     self._rng = rng or np.random.default_rng()
     self._cube = cube
     self._carry_height = carry_height
+    self._keep_away = keep_away
 
   @property
   def target_xy(self) -> Optional[np.ndarray]:
@@ -117,7 +122,8 @@ class PickAndPlace:
   def _draw_target(self, observation: np.ndarray) -> np.ndarray:
     others = [obs_lib.field(observation, f'{c}_pose')[:2]
               for c in obs_lib.CUBES if c != self._cube]
-    avoid = [rewards.CENTRE_TARGET[:2], rewards.CORNER_TARGET[:2]]
+    avoid = ([rewards.CENTRE_TARGET[:2], rewards.CORNER_TARGET[:2]]
+             if self._keep_away else [])
     # Out to where a gripper can still set a cube down next to a wall (the
     # corner target's coordinates, rewards.CORNER_INSET).
     bound = np.abs(rewards.CORNER_TARGET[:2])

@@ -6,16 +6,16 @@ the agent has one) acts with its mean action for --episodes episodes of the
 run's environment (seeds 1000, 1001, ...: the same cells for every row).
 Reference rows: the zero action, and the scripted pick-and-place commanded
 to put the cube at the task's target (bring_to_corner, bring_to_centre;
-the centre for other tasks); with --dataset, the logged episodes
-relabelled for the task (their own starts), and the closest the cube comes
-to the target in them.
+the centre for other tasks); with --dataset (repeatable), the logged
+episodes relabelled for the task (their own starts), and the closest the
+cube comes to the target in them.
 
 Prints a Markdown table (and writes it to --out if given).
 
 Usage:
   python benchmarks/sawyer_rollouts.py runs/corner/abm_mpo/seed0 \
       runs/corner/bm_mpo/seed0 [--episodes 10] [--dataset DATA] \
-      [--out table.md]
+      [--dataset DATA2] [--out table.md]
 """
 
 import argparse
@@ -85,8 +85,9 @@ def main():
   parser.add_argument('run_dirs', nargs='+')
   parser.add_argument('--episodes', type=int, default=10)
   parser.add_argument('--out', help='also write the table here')
-  parser.add_argument('--dataset', help='also a row for the logged episodes '
-                      'in this dataset, relabelled for the runs\' task')
+  parser.add_argument('--dataset', action='append', default=[],
+                      help='also a row for the logged episodes in this '
+                      'dataset, relabelled for the runs\' task (repeatable)')
   args = parser.parse_args()
 
   import numpy as np
@@ -95,6 +96,7 @@ def main():
   from agents import registry
   from environments.sawyer import env as env_lib
   from environments.sawyer import observations
+  from environments.sawyer import rewards
   from environments.sawyer import scripted
   from launch import config as config_lib
 
@@ -114,17 +116,19 @@ def main():
   target = _targets().get(task)
 
   rows = []  # (label, per-episode results)
-  if args.dataset:
+  closest = {}  # dataset -> closest approach to the target (m)
+  for dataset in args.dataset:
     from datasets import episodes as episodes_lib
     try:
-      data_env = episodes_lib.read_spec(args.dataset).env_id
+      data_env = episodes_lib.read_spec(dataset).env_id
     except episodes_lib.DatasetError as e:
       sys.exit(f'abmrl: error: --dataset: {e}')
     if not data_env.startswith('sawyer:'):
-      sys.exit(f'abmrl: error: --dataset {args.dataset} holds {data_env} '
+      sys.exit(f'abmrl: error: --dataset {dataset} holds {data_env} '
                'episodes, not Sawyer ones')
-    data, closest = logged(args.dataset, env_id)
-    rows.append((f'logged data ({len(data)} episodes)', data))
+    name = os.path.basename(dataset.rstrip('/'))
+    data, closest[name] = logged(dataset, env_id)
+    rows.append((f'logged data {name} ({len(data)} episodes)', data))
 
   goal = np.zeros(2) if target is None else target[:2]
   rows.append(('zero action', rollouts(
@@ -150,7 +154,9 @@ def main():
             'ended by the wrist-force limit']
   if target is not None:
     header += ['cube to target at the end (median)',
-               'within 5 cm at the end', 'cube to target in x-y (median)',
+               f'within {100 * rewards.BRING_TOLERANCE:.0f} cm (done) at '
+               'the end', 'within 5 cm at the end',
+               'cube to target in x-y (median)',
                'cube height at the end (median)']
   lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
   for label, results in rows:
@@ -164,6 +170,8 @@ def main():
       in_xy = np.array([np.linalg.norm(r[2][:2] - target[:2])
                         for r in results])
       row += [f'{100 * np.median(distance):.1f} cm',
+              f'{int((distance < rewards.BRING_TOLERANCE).sum())}'
+              f'/{len(results)}',
               f'{int((distance < 0.05).sum())}/{len(results)}',
               f'{100 * np.median(in_xy):.1f} cm',
               f'{100 * np.median([r[2][2] for r in results]):.1f} cm']
@@ -171,9 +179,10 @@ def main():
   table = '\n'.join(lines)
   print(f'{env_id}, {args.episodes} episodes per row (cells seeded 1000+):')
   print(table)
-  if args.dataset and target is not None:
-    print(f'the closest the cube comes to the target in the logged data: '
-          f'{100 * closest:.1f} cm')
+  for name, distance in closest.items():
+    if target is not None:
+      print(f'the closest the cube comes to the target in {name}: '
+            f'{100 * distance:.1f} cm')
   if args.out:
     with open(args.out, 'w') as f:
       f.write(table + '\n')

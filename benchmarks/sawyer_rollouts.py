@@ -157,7 +157,11 @@ def main():
                f'within {100 * rewards.BRING_TOLERANCE:.0f} cm (done) at '
                'the end', 'within 5 cm at the end',
                'cube to target in x-y (median)',
-               'cube height at the end (median)']
+               'cube height at the end (median)',
+               'cube outside the basket at the end']
+  # Further out than a cube fits between the basket's walls.
+  inside = np.array(rewards.BASKET_HALF_EXTENT) - rewards.CUBE_SIZE / 2
+  outside = lambda position: bool(np.any(np.abs(position[:2]) > inside))
   lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
   for label, results in rows:
     returns = np.array([r[0] for r in results])
@@ -174,7 +178,8 @@ def main():
               f'/{len(results)}',
               f'{int((distance < 0.05).sum())}/{len(results)}',
               f'{100 * np.median(in_xy):.1f} cm',
-              f'{100 * np.median([r[2][2] for r in results]):.1f} cm']
+              f'{100 * np.median([r[2][2] for r in results]):.1f} cm',
+              f'{sum(outside(r[2]) for r in results)}/{len(results)}']
     lines.append('| ' + ' | '.join(row) + ' |')
   table = '\n'.join(lines)
   print(f'{env_id}, {args.episodes} episodes per row (cells seeded 1000+):')

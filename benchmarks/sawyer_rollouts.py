@@ -145,8 +145,11 @@ def main():
           key, os.path.join(run_dir, 'checkpoints', 'learner'), None,
           config.observation_stats()))
       act = lambda o, p=policy: p(tf.constant(o[None], tf.float32))[0].numpy()
+      settings = ''.join(f', {key}={value}' for key, value
+                         in sorted(config.agent_config.items()))
+      settings += f', {config.samples_per_insert:g} samples per insert'
       rows.append((f'{config.agent} {label} ({config.steps} steps, '
-                   f'{config.snippet_length}-row snippets, data '
+                   f'{config.snippet_length}-row snippets{settings}, data '
                    f'{os.path.basename(config.dataset_dir.rstrip("/"))})',
                    rollouts(env_id, lambda a=act: a, args.episodes)))
 

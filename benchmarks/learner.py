@@ -6,7 +6,13 @@ the CPU, fed the same in-memory batches (2-row snippets = 512 transitions),
 with the same TF settings in one process. Prints steps/s and the ratios to
 Acme's MPO. Targets (issue 3): our MPO >= 1.0x Acme, ABM+MPO >= 0.6x.
 
+`--snippet-length N` feeds our learners N-row snippets instead, as many as
+make the same 512 transitions a step (ceil(512 / (N - 1)) snippets; Acme's
+learner still gets 512 transitions): V̂ is then shared along each snippet
+(ABM's weights need it at s_t, the TD target at s_{t+1}).
+
 Usage: python benchmarks/learner.py [--steps 60] [--repeats 2] [--no-xla]
+                                    [--snippet-length 2]
 """
 
 import argparse
@@ -21,17 +27,24 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OBS, ACT, BATCH, SAMPLES = 17, 6, 512, 20
 
 
-def make_batches(n):
+def snippets_per_batch(rows):
+  """N-row snippets making (at least) BATCH transitions."""
+  return -(-BATCH // (rows - 1))
+
+
+def make_batches(n, rows=2):
   import numpy as np
   import tensorflow as tf
   rng = np.random.default_rng(0)
+  size = snippets_per_batch(rows)
   batches = []
   for _ in range(n):
     batches.append({
-        'observation': rng.normal(size=(BATCH, 2, OBS)).astype(np.float32),
-        'action': rng.uniform(-1, 1, size=(BATCH, 2, ACT)).astype(np.float32),
-        'reward': rng.uniform(0, 1, size=(BATCH, 2)).astype(np.float32),
-        'discount': np.ones((BATCH, 2), np.float32)})
+        'observation': rng.normal(size=(size, rows, OBS)).astype(np.float32),
+        'action': rng.uniform(-1, 1, size=(size, rows, ACT)).astype(
+            np.float32),
+        'reward': rng.uniform(0, 1, size=(size, rows)).astype(np.float32),
+        'discount': np.ones((size, rows), np.float32)})
   stacked = {k: np.stack([b[k] for b in batches]) for k in batches[0]}
   return tf.data.Dataset.from_tensor_slices(stacked).repeat().prefetch(4)
 
@@ -99,16 +112,26 @@ def main():
   parser.add_argument('--repeats', type=int, default=2)
   parser.add_argument('--no-xla', action='store_true',
                       help='compile our step without XLA')
+  parser.add_argument('--snippet-length', type=int, default=2,
+                      help='rows per snippet fed to our learners (>= 2), '
+                           'as many snippets as make 512 transitions')
   args = parser.parse_args()
+  if args.snippet_length < 2:
+    parser.error('--snippet-length must be at least 2')
   import tensorflow as tf
   print(f'[bench] TF {tf.__version__}, {os.cpu_count()} cores, '
         f'TF_ENABLE_ONEDNN_OPTS={os.environ.get("TF_ENABLE_ONEDNN_OPTS", "0")}'
         f', our XLA {"off" if args.no_xla else "on"}; batch {BATCH}, '
         f'M={SAMPLES}, obs {OBS}, act {ACT}', flush=True)
+  rows = args.snippet_length
+  print(f'[bench] ours: {snippets_per_batch(rows)} snippets of {rows} rows '
+        f'= {snippets_per_batch(rows) * (rows - 1)} transitions a step; '
+        f'Acme: {BATCH} transitions', flush=True)
   dataset = make_batches(20)
+  ours = dataset if rows == 2 else make_batches(20, rows)
   learners = {'acme_mpo': acme_mpo_learner(dataset)}
   for variant in ('mpo', 'bm_mpo', 'abm_mpo'):
-    learners[variant] = our_learner(variant, dataset, not args.no_xla)
+    learners[variant] = our_learner(variant, ours, not args.no_xla)
   rates = {name: [] for name in learners}
   for _ in range(args.repeats):
     for name, learner in learners.items():

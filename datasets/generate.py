@@ -39,7 +39,8 @@ def _sawyer(name: str) -> Callable[[np.random.Generator], Policy]:
   def make(rng: np.random.Generator) -> Policy:
     controller = (scripted.PickAndLift() if name == 'pick_and_lift' else
                   scripted.PickAndPlace(
-                      rng=rng, keep_away=name == 'pick_and_place_keep_away'))
+                      rng=rng, keep_away=name == 'pick_and_place_keep_away',
+                      detour=0.5 if name == 'pick_and_place_detour' else 0.))
     return lambda o: controller(multitask.base_observation(o))
   return make
 
@@ -58,10 +59,12 @@ SCRIPTED_CONTROLLERS: Dict[str, Dict[str, Callable[[np.random.Generator],
     # The green cube: reach, grasp and lift it; or pick it and set it down
     # at a random free place on the basket's floor (a new place every
     # episode), whatever the task rewards; or so, never within the bring
-    # tasks' tolerance of their targets.
+    # tasks' tolerance of their targets; or so, half the carries going by a
+    # random waypoint out to past the basket's walls first.
     **{f'sawyer:{task}': {
         name: _sawyer(name) for name in (
-            'pick_and_lift', 'pick_and_place', 'pick_and_place_keep_away')}
+            'pick_and_lift', 'pick_and_place', 'pick_and_place_keep_away',
+            'pick_and_place_detour')}
        for task in _SAWYER_IDS},
 }
 

@@ -115,6 +115,39 @@ def test_pick_and_place_draws_a_free_place_on_the_floor(keep_away):
   assert (nearest_target >= scripted.PickAndPlace.KEEP_AWAY) == keep_away
 
 
+def test_pick_and_place_detour_carries_the_cube_by_a_waypoint_past_the_walls():
+  rng = np.random.default_rng(0)
+  vias = [scripted.PickAndPlace(rng=rng, detour=1.0).via_xy
+          for _ in range(100)]
+  assert all(np.all(np.abs(v) <= scripted.PickAndPlace.DETOUR_BOUND)
+             for v in vias)
+  # Some waypoints lie beyond the basket's walls, where no place goes.
+  assert any(np.any(np.abs(v) > rewards.BASKET_HALF_EXTENT) for v in vias)
+  assert scripted.PickAndPlace(rng=rng, detour=0.0).via_xy is None
+  with pytest.raises(ValueError, match='probability'):
+    scripted.PickAndPlace(detour=1.5)
+
+  env = SawyerStacking(task='bring_to_corner', seed=3)
+  controller = scripted.PickAndPlace(target_xy=(-0.05, 0.02), detour=1.0,
+                                     rng=np.random.default_rng(2))
+  via = controller.via_xy.copy()
+  timestep = env.reset()
+  nearest = np.inf
+  for _ in range(199):
+    timestep = env.step(controller(timestep.observation))
+    green = obs_lib.field(timestep.observation, 'green_pose')[:3]
+    if controller.via_xy is not None:
+      nearest = min(nearest, np.linalg.norm(green[:2] - via))
+    if controller.via_xy is None:
+      break
+  # The cube is carried (held, up at the carry height) to the waypoint
+  # before the controller heads for its place.
+  assert controller.via_xy is None, (via, nearest)
+  assert obs_lib.field(timestep.observation, 'grasp')[0] > 0.5
+  assert green[2] > 0.08
+  np.testing.assert_allclose(green[:2], via, atol=0.015)
+
+
 def test_registry_and_specs():
   env = environments.make('sawyer:bring_to_corner', seed=0)
   assert env.observation_spec().shape == (obs_lib.SIZE,)

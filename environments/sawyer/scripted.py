@@ -97,27 +97,45 @@ class PickAndPlace:
   `keep_away`, not even by chance: places are never drawn within the
   tolerance of those targets (plus the controller's accuracy), though
   places near them are drawn as often as anywhere else.
-  Apart from that the actions are a function of the observation.
+
+  With probability `detour` an episode's carry first goes by a waypoint
+  drawn uniformly out to 4 cm past the basket's walls (`DETOUR_BOUND`),
+  at the carry height, before heading for the place — a carry that strays
+  as an exploring agent's would, so the data show what holding the cube
+  there is worth (and a policy's critic need not guess it).
+  Apart from the target and the waypoint the actions are a function of the
+  observation.
   """
 
   PLACED = 0.01  # m: the cube within this of the target (xy) is there
   LEAVE_HEIGHT = 0.22  # m above the floor, where the hand waits when done
   # m (xy) from the never-executed tasks' targets
   KEEP_AWAY = rewards.BRING_TOLERANCE + PLACED
+  # m (xy, from the basket's centre): a detour's waypoints, out past the walls
+  DETOUR_BOUND = np.asarray(rewards.BASKET_HALF_EXTENT) + 0.04
 
   def __init__(self, target_xy: Optional[Sequence[float]] = None,
                rng: Optional[np.random.Generator] = None,
                cube: str = 'green', carry_height: float = 0.12,
-               keep_away: bool = False):
+               keep_away: bool = False, detour: float = 0.0):
+    if not 0.0 <= detour <= 1.0:
+      raise ValueError(f'detour is a probability, got {detour}')
     self._target = None if target_xy is None else np.asarray(target_xy, float)
     self._rng = rng or np.random.default_rng()
     self._cube = cube
     self._carry_height = carry_height
     self._keep_away = keep_away
+    self._via = (self._rng.uniform(-self.DETOUR_BOUND, self.DETOUR_BOUND)
+                 if detour and self._rng.uniform() < detour else None)
 
   @property
   def target_xy(self) -> Optional[np.ndarray]:
     return self._target
+
+  @property
+  def via_xy(self) -> Optional[np.ndarray]:
+    """The detour's waypoint while it is still ahead, else None."""
+    return self._via
 
   def _draw_target(self, observation: np.ndarray) -> np.ndarray:
     others = [obs_lib.field(observation, f'{c}_pose')[:2]
@@ -141,8 +159,13 @@ class PickAndPlace:
     cube = obs_lib.field(observation, f'{self._cube}_pose')
     grip_pos, cube_pos = grip[:3], cube[:3]
     held = obs_lib.field(observation, 'grasp')[0] > 0.5
+    if (held and self._via is not None and
+        np.linalg.norm(self._via - cube_pos[:2]) < self.PLACED):
+      self._via = None  # by the waypoint: on to the place
     to_target = self._target - cube_pos[:2]
-    there = np.linalg.norm(to_target) < self.PLACED
+    there = self._via is None and np.linalg.norm(to_target) < self.PLACED
+    if self._via is not None:  # carry to the waypoint first
+      to_target = self._via - cube_pos[:2]
     resting = cube_pos[2] < rewards.CUBE_SIZE / 2 + 0.005
     if held:
       if there and resting:  # set down: let go

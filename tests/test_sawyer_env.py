@@ -136,10 +136,9 @@ def test_pick_and_place_detour_carries_the_cube_by_a_waypoint_past_the_walls():
   for _ in range(199):
     timestep = env.step(controller(timestep.observation))
     green = obs_lib.field(timestep.observation, 'green_pose')[:3]
-    if controller.via_xy is not None:
-      nearest = min(nearest, np.linalg.norm(green[:2] - via))
     if controller.via_xy is None:
       break
+    nearest = min(nearest, np.linalg.norm(green[:2] - via))
   # The cube is carried (held, up at the carry height) to the waypoint
   # before the controller heads for its place.
   assert controller.via_xy is None, (via, nearest)

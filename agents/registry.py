@@ -62,6 +62,14 @@ def make_evaluated_network(config, action_size: int, variable_key: str,
       num_tasks=num_tasks), observation_stats)
 
 
+def make_critic(config, num_tasks: Optional[int] = None,
+                observation_stats=None):
+  """A Q network Q(s, a) of `config.critic_layer_sizes`, as the learners
+  build theirs (checkpointed under their `critic` key)."""
+  return _normalised(networks.make_critic(config.critic_layer_sizes,
+                                          num_tasks), observation_stats)
+
+
 def restore_policy(config, action_size: int, observation_spec,
                    variable_key: str, checkpoint_dir: str,
                    num_tasks: Optional[int] = None, observation_stats=None):
@@ -111,9 +119,7 @@ def _make_abm_learner(config: abm_config.ABMConfig, observation_size: int,
                                             num_tasks, observation_stats),
       prior_network=make_evaluated_network(config, action_size, 'prior',
                                            num_tasks, observation_stats),
-      critic_network=_normalised(
-          networks.make_critic(config.critic_layer_sizes, num_tasks),
-          observation_stats),
+      critic_network=make_critic(config, num_tasks, observation_stats),
       dataset=dataset, observation_size=observation_size,
       action_size=action_size, config=config, counter=counter, logger=logger,
       checkpoint_dir=checkpoint_dir, max_steps=max_steps)
@@ -127,10 +133,8 @@ def _make_awac_learner(config: awac_config.AWACConfig, observation_size: int,
   return awac_learning.AWACLearner(
       policy_network=make_evaluated_network(config, action_size, 'policy',
                                             num_tasks, observation_stats),
-      critic_networks=[
-          _normalised(networks.make_critic(config.critic_layer_sizes,
-                                           num_tasks), observation_stats)
-          for _ in range(2)],
+      critic_networks=[make_critic(config, num_tasks, observation_stats)
+                       for _ in range(2)],
       dataset=dataset, observation_size=observation_size,
       action_size=action_size, config=config, counter=counter, logger=logger,
       checkpoint_dir=checkpoint_dir, max_steps=max_steps)

@@ -27,13 +27,6 @@ os.environ.setdefault('MUJOCO_GL', 'egl')
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _targets():
-  """Where the bring tasks want the green cube (other tasks have none)."""
-  from environments.sawyer import rewards
-  return {'bring_to_corner': rewards.CORNER_TARGET,
-          'bring_to_centre': rewards.CENTRE_TARGET}
-
-
 def rollouts(env_id, make_act, episodes):
   """make_act() -> one episode's act(observation) -> action; per episode
   (return, grasped, final green position, steps)."""
@@ -64,8 +57,9 @@ def logged(directory, env_id):
   import environments
   from datasets import episodes as episodes_lib
   from environments.sawyer import observations as obs_lib
+  from environments.sawyer import rewards
   (observation_fn, reward_fn), = environments.relabellings(env_id)
-  target = _targets().get(env_id.split(':')[1])
+  target = rewards.BRING_TARGETS.get(env_id.split(':')[1])
   out, closest = [], np.inf
   for path in episodes_lib.list_episodes(directory):
     episode = episodes_lib.relabelled(episodes_lib.read_episode(path),
@@ -113,7 +107,7 @@ def main():
              f'environment, got {sorted(env_ids)}')
   env_id = env_ids.pop()
   task = env_id.split(':')[1]
-  target = _targets().get(task)
+  target = rewards.BRING_TARGETS.get(task)
 
   rows = []  # (label, per-episode results)
   closest = {}  # dataset -> closest approach to the target (m)

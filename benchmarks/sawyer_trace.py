@@ -39,7 +39,6 @@ def main():
   import tensorflow as tf
   from acme.tf import utils as tf2_utils
   import environments
-  from agents import networks
   from agents import registry
   from environments.sawyer import observations as obs_lib
   from environments.sawyer import rewards
@@ -50,26 +49,24 @@ def main():
     sys.exit(f'abmrl: error: {args.run_dir} is not a run directory (no '
              'config.json)')
   config = config_lib.load_train_config(path)
-  targets = {'sawyer:bring_to_corner': rewards.CORNER_TARGET,
-             'sawyer:bring_to_centre': rewards.CENTRE_TARGET}
-  if config.env_id not in targets:
+  task = config.env_id.split(':')[-1]
+  if not config.env_id.startswith('sawyer:') or task not in (
+      rewards.BRING_TARGETS):
     sys.exit(f'abmrl: error: {args.run_dir} learned {config.env_id}; this '
-             f'traces {" or ".join(targets)}')
+             'traces ' + ' or '.join(f'sawyer:{t}'
+                                      for t in rewards.BRING_TARGETS))
   definition = registry.get(config.agent)
   agent_config = definition.config_class(**config.agent_config)
   if not hasattr(agent_config, 'critic_layer_sizes'):
     sys.exit(f'abmrl: error: {config.agent} has no Q critic to probe')
-  target = targets[config.env_id]
+  target = rewards.BRING_TARGETS[task]
   stats = config.observation_stats()
   spec = tf.TensorSpec([obs_lib.SIZE], tf.float32)
   checkpoints = os.path.join(args.run_dir, 'checkpoints', 'learner')
   policies = {label: registry.restore_policy(agent_config, 5, spec, key,
                                              checkpoints, None, stats)
               for label, key in definition.policies.items()}
-  # The critic as the learner builds it (registry._make_abm_learner).
-  critic = networks.make_critic(agent_config.critic_layer_sizes)
-  if stats is not None:
-    critic = networks.Normalised(critic, *stats)
+  critic = registry.make_critic(agent_config, observation_stats=stats)
   tf2_utils.create_variables(critic, [spec, tf.TensorSpec([5], tf.float32)])
   tf.train.Checkpoint(critic=critic).restore(
       tf.train.latest_checkpoint(checkpoints)).expect_partial()

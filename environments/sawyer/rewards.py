@@ -33,6 +33,9 @@ CORNER_INSET = 0.015
 CORNER_TARGET = np.array([BASKET_HALF_EXTENT[0] - CUBE_SIZE / 2 - CORNER_INSET,
                           BASKET_HALF_EXTENT[1] - CUBE_SIZE / 2 - CORNER_INSET,
                           CUBE_SIZE / 2])
+# Where each bring task wants the green cube, by task name.
+BRING_TARGETS = {'bring_to_centre': CENTRE_TARGET,
+                 'bring_to_corner': CORNER_TARGET}
 
 
 def stol(v, epsilon: float, r: float) -> np.ndarray:

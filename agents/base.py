@@ -32,16 +32,26 @@ class StepLoopLearner(acme.Learner):
     self._logger = logger or loggers.make_default_logger('learner')
     self._max_steps = max_steps
 
-  @staticmethod
-  def _make_checkpointer(checkpoint_dir: Optional[str],
+  def _make_checkpointer(self, checkpoint_dir: Optional[str],
                          objects: Dict[str, Any]):
     """Acme's Checkpointer at <checkpoint_dir>/checkpoints/learner; it
-    restores the latest checkpoint, so a restarted run resumes."""
+    restores the latest checkpoint, so a restarted run resumes.
+
+    Called after `_init_loop` and `_num_steps`: the shared counter is brought
+    up to the restored step count here, in the constructor, so nodes that
+    read it once the learner serves (collecting actors stamp episodes with
+    it) never see the count of a fresh counter.
+    """
     if checkpoint_dir is None:
       return None
-    return tf2_savers.Checkpointer(
+    checkpointer = tf2_savers.Checkpointer(
         objects_to_save=objects, directory=checkpoint_dir,
         subdirectory='learner', add_uid=False, time_delta_minutes=5.)
+    missing = self.num_steps - self._counter.get_counts().get('learner_steps',
+                                                              0)
+    if missing > 0:
+      self._counter.increment(learner_steps=missing)
+    return checkpointer
 
   def _train_step(self) -> Dict[str, Any]:
     return self._step_fn(next(self._iterator))
@@ -59,11 +69,6 @@ class StepLoopLearner(acme.Learner):
     ends), then saves, and marks the learner finished in the counter
     (evaluators watch for it)."""
     num_steps = num_steps if num_steps is not None else self._max_steps
-    # Counts resume with the checkpoint, so the counter agrees with num_steps.
-    missing = self.num_steps - self._counter.get_counts().get('learner_steps',
-                                                              0)
-    if missing > 0:
-      self._counter.increment(learner_steps=missing)
     while num_steps is None or self.num_steps < num_steps:
       try:
         self.step()

@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from acme.utils import counting
 from acme.utils import loggers
 from agents import networks
 from agents.bm import BMConfig
@@ -84,17 +85,22 @@ def test_checkpoint_resumes_step_count(tmp_path):
   weights = np.eye(2, 3, dtype=np.float32)
   config = BMConfig(batch_size=8, policy_layer_sizes=(8,))
 
-  def make():
+  def make(counter=None):
     policy = networks.make_gaussian_policy(2, (8,))
     return BMLearner(policy, _one_step_batches(rng, 8, weights, np.ones(2)),
-                     observation_size=3, config=config,
+                     observation_size=3, config=config, counter=counter,
                      logger=loggers.NoOpLogger(), checkpoint_dir=str(tmp_path))
 
   first = make()
   first.run(num_steps=7)
   first_variables = first.get_variables(['policy'])[0]
-  resumed = make()
+  # A restarted program's counter starts empty; it holds the restored count
+  # as soon as the learner is built (before run: other nodes read it once the
+  # learner serves its variables).
+  counter = counting.Counter()
+  resumed = make(counting.Counter(counter, prefix='', time_delta=0.))
   assert resumed.num_steps == 7
+  assert counter.get_counts()['learner_steps'] == 7
   for a, b in zip(first_variables, resumed.get_variables(['policy'])[0]):
     np.testing.assert_array_equal(a, b)
   resumed.run(num_steps=10)

@@ -14,8 +14,17 @@ What it is for: telling a critic that prefers another action (the policy
 is held back by its KL to the prior) from one that does not (the critic
 itself sees no gain).
 
+With --dataset DATA (an MPO-with-prior run), it also looks at the logged
+states where the green cube is held within 3 cm of the target in x-y and
+more than 6 cm up, and prints the mean vertical action there of the policy,
+of the prior, and of the E-step's target: 20 actions sampled from the prior
+weighted by exp(Q/η) with the run's temperature (eq. 7–8) — the most the
+M-step can move the policy towards in one improvement, at states the
+learner trains on.
+
 Usage:
   python benchmarks/sawyer_trace.py runs/corner8/abm_mpo/seed0 --seed 1000
+  python benchmarks/sawyer_trace.py RUN --dataset data/sawyer_place4
 """
 
 import argparse
@@ -33,6 +42,9 @@ def main():
   parser.add_argument('--seed', type=int, default=1000)
   parser.add_argument('--every', type=int, default=20,
                       help='steps between printed lines (default 20)')
+  parser.add_argument('--dataset', default=None,
+                      help='also the E-step at the logged states of DATA '
+                           'where the cube is held above the target')
   args = parser.parse_args()
 
   import numpy as np
@@ -40,6 +52,7 @@ def main():
   from acme.tf import utils as tf2_utils
   import environments
   from agents import registry
+  from datasets import episodes
   from environments.sawyer import observations as obs_lib
   from environments.sawyer import rewards
   from launch import config as config_lib
@@ -60,6 +73,12 @@ def main():
   if not hasattr(agent_config, 'critic_layer_sizes'):
     sys.exit(f'abmrl: error: {config.agent} has no Q critic to probe')
   target = rewards.BRING_TARGETS[task]
+  if args.dataset and not episodes.list_episodes(args.dataset):
+    sys.exit(f'abmrl: error: {args.dataset} holds no episodes')
+  if args.dataset and ('prior' not in definition.policies or getattr(
+      agent_config, 'improvement', None) != 'mpo'):
+    sys.exit('abmrl: error: --dataset needs an MPO-with-prior run '
+             f'(abm_mpo, bm_mpo); {args.run_dir} is {config.agent}')
   stats = config.observation_stats()
   spec = tf.TensorSpec([obs_lib.SIZE], tf.float32)
   checkpoints = os.path.join(args.run_dir, 'checkpoints', 'learner')
@@ -108,6 +127,57 @@ def main():
     total += float(timestep.reward)
     step += 1
   print(f'return {total:.1f} in {step} steps')
+  if args.dataset:
+    _estep_at_held_states(args.dataset, target, policies, q, checkpoints)
+
+
+def _estep_at_held_states(dataset: str, target, policies, q, checkpoints,
+                          num_samples: int = 20, max_states: int = 512):
+  """The policy's, the prior's and the E-step's mean vertical action at the
+  logged states where the green cube is held above the target."""
+  import numpy as np
+  import tensorflow as tf
+  from datasets import episodes
+  from environments.sawyer import multitask
+  from environments.sawyer import observations as obs_lib
+
+  temperature = tf.Variable(1.)
+  tf.train.Checkpoint(temperature=temperature).restore(
+      tf.train.latest_checkpoint(checkpoints)).expect_partial()
+  eta = float(temperature.numpy())
+  held = []
+  for path in episodes.list_episodes(dataset):
+    observation = multitask.base_observation(
+        episodes.read_episode(path).observation)
+    if observation.shape[-1] != obs_lib.SIZE:
+      sys.exit(f'abmrl: error: {dataset} is not Sawyer data')
+    cube = obs_lib.field(observation, 'green_pose')[:, :3]
+    grasp = obs_lib.field(observation, 'grasp')[:, 0]
+    near = ((np.linalg.norm(cube[:, :2] - target[:2], axis=1) < 0.03) &
+            (cube[:, 2] > 0.06) & (grasp > 0.5))
+    held.append(observation[near])
+  held = np.concatenate(held).astype(np.float32)
+  if not len(held):
+    print(f'{dataset}: no logged state holds the cube above the target')
+    return
+  rng = np.random.default_rng(0)
+  chosen = held[rng.permutation(len(held))[:max_states]]
+  states = tf.constant(chosen)
+  prior = policies['prior'](states)
+  samples = prior.sample(num_samples).numpy()  # [M, B, A]
+  values = np.stack([q(o, samples[:, b]) for b, o in enumerate(chosen)], 1)
+  weights = np.exp((values - values.max(0)) / eta)
+  weights /= weights.sum(0)
+  z = samples[..., 2]
+  print(f'{dataset}: {len(held)} logged states hold the cube within 3 cm of '
+        f'the target in x-y, over 6 cm up; at {len(chosen)} of them, mean '
+        f'vertical action (fraction of the limit; negative lowers): policy '
+        f'{policies["policy"](states).mean().numpy()[:, 2].mean():+.3f}, '
+        f'prior {prior.mean().numpy()[:, 2].mean():+.3f}, E-step target '
+        f'(η = {eta:.2f}) {(weights * z).sum(0).mean():+.3f}; Q spread over '
+        f'the {num_samples} prior samples {np.mean(np.ptp(values, 0)):.2f}, '
+        'correlation of Q with the vertical action '
+        f'{np.mean([np.corrcoef(values[:, b], z[:, b])[0, 1] for b in range(len(chosen))]):+.2f}')
 
 
 if __name__ == '__main__':

@@ -145,10 +145,11 @@ def _estep_at_held_states(dataset: str, target, policies, q, checkpoints,
   tf.train.Checkpoint(temperature=temperature).restore(
       tf.train.latest_checkpoint(checkpoints)).expect_partial()
   eta = float(temperature.numpy())
-  held = []
+  held, logged = [], []
   for path in episodes.list_episodes(dataset):
-    observation = multitask.base_observation(
-        episodes.read_episode(path).observation)
+    episode = episodes.read_episode(path)
+    # The last row is the final state: it has no action.
+    observation = multitask.base_observation(episode.observation)[:-1]
     if observation.shape[-1] != obs_lib.SIZE:
       sys.exit(f'abmrl: error: {dataset} is not Sawyer data')
     cube = obs_lib.field(observation, 'green_pose')[:, :3]
@@ -156,11 +157,18 @@ def _estep_at_held_states(dataset: str, target, policies, q, checkpoints,
     near = ((np.linalg.norm(cube[:, :2] - target[:2], axis=1) < 0.03) &
             (cube[:, 2] > 0.06) & (grasp > 0.5))
     held.append(observation[near])
+    logged.append(episode.action[:-1][near, 2])
   held = np.concatenate(held).astype(np.float32)
   if not len(held):
     print(f'{dataset}: no logged state holds the cube above the target')
     return
+  logged = np.concatenate(logged)
+  print(f'{dataset}: the logged vertical actions there: lowering (< -0.3) '
+        f'{np.mean(logged < -0.3):.0%}, level {np.mean(abs(logged) <= 0.3):.0%},'
+        f' lifting (> 0.3) {np.mean(logged > 0.3):.0%}; mean '
+        f'{logged.mean():+.3f}')
   rng = np.random.default_rng(0)
+  tf.random.set_seed(0)
   chosen = held[rng.permutation(len(held))[:max_states]]
   states = tf.constant(chosen)
   prior = policies['prior'](states)

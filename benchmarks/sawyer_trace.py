@@ -128,64 +128,103 @@ def main():
     step += 1
   print(f'return {total:.1f} in {step} steps')
   if args.dataset:
-    _estep_at_held_states(args.dataset, target, policies, q, checkpoints)
+    _estep_at_held_states(args.dataset, target, policies, q, checkpoints,
+                          config, agent_config)
 
 
 def _estep_at_held_states(dataset: str, target, policies, q, checkpoints,
-                          num_samples: int = 20, max_states: int = 512):
-  """The policy's, the prior's and the E-step's mean vertical action at the
-  logged states where the green cube is held above the target."""
+                          config, agent_config, num_samples: int = 20,
+                          max_states: int = 512):
+  """At the logged states where the green cube is held above the target:
+  the logged, the policy's, the prior's and the E-step's mean vertical
+  action, and (ABM runs) the prior's weights by what the logs did there."""
   import numpy as np
   import tensorflow as tf
+  import environments
+  from agents.abm import losses
   from datasets import episodes
-  from environments.sawyer import multitask
   from environments.sawyer import observations as obs_lib
 
   temperature = tf.Variable(1.)
   tf.train.Checkpoint(temperature=temperature).restore(
       tf.train.latest_checkpoint(checkpoints)).expect_partial()
   eta = float(temperature.numpy())
-  held, logged = [], []
+  (observation_fn, reward_fn), = environments.relabellings(config.env_id)
+  span = config.snippet_length - 1  # transitions in a snippet
+  rows = {k: [] for k in ('state', 'logged', 'reward', 'discount', 'last')}
   for path in episodes.list_episodes(dataset):
     episode = episodes.read_episode(path)
-    # The last row is the final state: it has no action.
-    observation = multitask.base_observation(episode.observation)[:-1]
-    if observation.shape[-1] != obs_lib.SIZE:
+    if episode.observation.shape[-1] < obs_lib.SIZE:
       sys.exit(f'abmrl: error: {dataset} is not Sawyer data')
-    cube = obs_lib.field(observation, 'green_pose')[:, :3]
-    grasp = obs_lib.field(observation, 'grasp')[:, 0]
-    near = ((np.linalg.norm(cube[:, :2] - target[:2], axis=1) < 0.03) &
-            (cube[:, 2] > 0.06) & (grasp > 0.5))
-    held.append(observation[near])
-    logged.append(episode.action[:-1][near, 2])
-  held = np.concatenate(held).astype(np.float32)
-  if not len(held):
+    episode = episodes.relabelled(episode, reward_fn, observation_fn)
+    observation = episode.observation
+    # Snippets as the learner samples them: `span` transitions from s_t.
+    starts = np.arange(len(observation) - span)
+    cube = obs_lib.field(observation[starts], 'green_pose')[:, :3]
+    grasp = obs_lib.field(observation[starts], 'grasp')[:, 0]
+    near = starts[(np.linalg.norm(cube[:, :2] - target[:2], axis=1) < 0.03) &
+                  (cube[:, 2] > 0.06) & (grasp > 0.5)]
+    for t in near:
+      rows['state'].append(observation[t])
+      rows['logged'].append(episode.action[t, 2])
+      rows['reward'].append(episode.reward[t:t + span])
+      rows['discount'].append(episode.discount[t:t + span])
+      rows['last'].append(observation[t + span])
+  if not rows['state']:
     print(f'{dataset}: no logged state holds the cube above the target')
     return
-  logged = np.concatenate(logged)
-  print(f'{dataset}: the logged vertical actions there: lowering (< -0.3) '
-        f'{np.mean(logged < -0.3):.0%}, level {np.mean(abs(logged) <= 0.3):.0%},'
-        f' lifting (> 0.3) {np.mean(logged > 0.3):.0%}; mean '
-        f'{logged.mean():+.3f}')
+  rows = {k: np.asarray(v, np.float32) for k, v in rows.items()}
+  logged = rows['logged']
+  lowering, lifting = logged < -0.3, logged > 0.3
+  print(f'{dataset}: {len(logged)} logged states hold the cube within 3 cm '
+        'of the target in x-y, over 6 cm up; their vertical actions: '
+        f'lowering (< -0.3) {lowering.mean():.0%}, level '
+        f'{(~lowering & ~lifting).mean():.0%}, lifting (> 0.3) '
+        f'{lifting.mean():.0%}; mean {logged.mean():+.3f} (fractions of the '
+        'limit; negative lowers)')
   rng = np.random.default_rng(0)
   tf.random.set_seed(0)
-  chosen = held[rng.permutation(len(held))[:max_states]]
-  states = tf.constant(chosen)
-  prior = policies['prior'](states)
+  chosen = rng.permutation(len(logged))[:max_states]
+  states = rows['state'][chosen]
+  prior = policies['prior'](tf.constant(states))
   samples = prior.sample(num_samples).numpy()  # [M, B, A]
-  values = np.stack([q(o, samples[:, b]) for b, o in enumerate(chosen)], 1)
+  values = np.stack([q(o, samples[:, b]) for b, o in enumerate(states)], 1)
   weights = np.exp((values - values.max(0)) / eta)
   weights /= weights.sum(0)
   z = samples[..., 2]
-  print(f'{dataset}: {len(held)} logged states hold the cube within 3 cm of '
-        f'the target in x-y, over 6 cm up; at {len(chosen)} of them, mean '
-        f'vertical action (fraction of the limit; negative lowers): policy '
-        f'{policies["policy"](states).mean().numpy()[:, 2].mean():+.3f}, '
-        f'prior {prior.mean().numpy()[:, 2].mean():+.3f}, E-step target '
+  correlation = np.mean([np.corrcoef(values[:, b], z[:, b])[0, 1]
+                         for b in range(len(states))])
+  print(f'  at {len(chosen)} of them, mean vertical action: policy '
+        f'{policies["policy"](tf.constant(states)).mean().numpy()[:, 2].mean():+.3f}'
+        f', prior {prior.mean().numpy()[:, 2].mean():+.3f}, E-step target '
         f'(η = {eta:.2f}) {(weights * z).sum(0).mean():+.3f}; Q spread over '
         f'the {num_samples} prior samples {np.mean(np.ptp(values, 0)):.2f}, '
-        'correlation of Q with the vertical action '
-        f'{np.mean([np.corrcoef(values[:, b], z[:, b])[0, 1] for b in range(len(chosen))]):+.2f}')
+        f'correlation of Q with the vertical action {correlation:+.2f}')
+  if agent_config.prior != 'abm':
+    return
+
+  # Eq. 4's weights, as the learner computes them: V̂ is the mean Q of
+  # actions sampled from the policy.
+  def v_hat(observations):
+    actions = policies['policy'](tf.constant(observations)).sample(
+        num_samples).numpy()
+    return np.array([q(o, actions[:, b]).mean()
+                     for b, o in enumerate(observations)], np.float32)
+
+  returns = losses.n_step_returns(
+      tf.constant(rows['reward'][chosen]), tf.constant(rows['discount'][chosen]),
+      tf.constant(v_hat(rows['last'][chosen])), agent_config.discount)[:, 0]
+  abm = losses.abm_prior_weights(returns - v_hat(states),
+                                 agent_config.abm_weighting).numpy()
+  groups = {'lowering': lowering[chosen], 'level':
+            ~lowering[chosen] & ~lifting[chosen], 'lifting': lifting[chosen]}
+  prior_z = prior.mean().numpy()[:, 2]
+  print(f'  ABM weights ({agent_config.abm_weighting}, {span}-transition '
+        'snippets), and the prior\'s mean vertical action, by what the logs '
+        'did: ' + ', '.join(
+            f'{name} (n = {mask.sum()}) weight {abm[mask].mean():.2f}, prior '
+            f'{prior_z[mask].mean():+.2f}'
+            for name, mask in groups.items() if mask.any()))
 
 
 if __name__ == '__main__':

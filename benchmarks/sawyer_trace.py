@@ -16,11 +16,13 @@ itself sees no gain).
 
 With --dataset DATA (an MPO-with-prior run), it also looks at the logged
 states where the green cube is held within 3 cm of the target in x-y and
-more than 6 cm up, and prints the mean vertical action there of the policy,
-of the prior, and of the E-step's target: 20 actions sampled from the prior
-weighted by exp(Q/η) with the run's temperature (eq. 7–8) — the most the
-M-step can move the policy towards in one improvement, at states the
-learner trains on.
+more than 6 cm up (states the learner trains on), and prints the mean
+vertical action there of the logs, of the policy, of the prior, and of
+the E-step's target: 20 actions sampled from the prior weighted by
+exp(Q/η) with the run's temperature (eq. 7–8), what the M-step fits the
+policy to. For an ABM run, also eq. 4's weights of the snippets starting
+there and the prior's vertical action, split by what the logs did
+(lowering, level, lifting).
 
 Usage:
   python benchmarks/sawyer_trace.py runs/corner8/abm_mpo/seed0 --seed 1000

@@ -147,6 +147,36 @@ def test_pick_and_place_detour_carries_the_cube_by_a_waypoint_past_the_walls():
   np.testing.assert_allclose(green[:2], via, atol=0.015)
 
 
+def test_pick_and_place_wander_drifts_during_carries_and_still_places():
+  with pytest.raises(ValueError, match='wander is a probability'):
+    scripted.PickAndPlace(wander=-0.1)
+  env = SawyerStacking(task='bring_to_corner', seed=3)
+  place = np.array([0.05, -0.05])
+  controller = scripted.PickAndPlace(target_xy=place, wander=0.1,
+                                     rng=np.random.default_rng(2))
+  plain = scripted.PickAndPlace(target_xy=place)
+  timestep = env.reset()
+  drifts = []
+  for _ in range(199):
+    observation = timestep.observation
+    action = controller(observation)
+    green = obs_lib.field(observation, 'green_pose')[:3]
+    if obs_lib.field(observation, 'grasp')[0] > 0.5 and green[2] > 0.06:
+      # While carrying, a wander changes only the vertical command.
+      carry = plain(observation)
+      np.testing.assert_allclose(action[[0, 1, 3, 4]], carry[[0, 1, 3, 4]])
+      drifts.append(action[2] - carry[2])
+    timestep = env.step(action)
+  drifts = np.asarray(drifts)
+  # Both ways, from the carry's states; and the cube still ends at its
+  # place, on the floor, let go.
+  assert (drifts < -0.3).any() and (drifts > 0.3).any(), drifts
+  green = obs_lib.field(timestep.observation, 'green_pose')[:3]
+  np.testing.assert_allclose(green[:2], place, atol=0.015)
+  assert green[2] < rewards.CUBE_SIZE / 2 + 0.005
+  assert obs_lib.field(timestep.observation, 'grasp')[0] < 0.5
+
+
 def test_registry_and_specs():
   env = environments.make('sawyer:bring_to_corner', seed=0)
   assert env.observation_spec().shape == (obs_lib.SIZE,)

@@ -103,8 +103,15 @@ class PickAndPlace:
   at the carry height, before heading for the place — a carry that strays
   as an exploring agent's would, so the data show what holding the cube
   there is worth (and a policy's critic need not guess it).
-  Apart from the target and the waypoint the actions are a function of the
-  observation.
+  With `wander` > 0, at every step of a level carry the hand starts with
+  that probability to drift up or down for a few steps (`WANDER_STEPS`, at
+  a random vertical speed; only the vertical command changes), then lifts
+  back to the carry height: from the same states the data then hold
+  different vertical actions, which an advantage-weighted prior can choose
+  between (docs/results/sawyer_bring_to_corner.md, "Why the policy does
+  not lower").
+  Apart from the target, the waypoint and the wanders the actions are a
+  function of the observation.
   """
 
   PLACED = 0.01  # m: the cube within this of the target (xy) is there
@@ -113,13 +120,19 @@ class PickAndPlace:
   KEEP_AWAY = rewards.BRING_TOLERANCE + PLACED
   # m (xy, from the basket's centre): a detour's waypoints, out past the walls
   DETOUR_BOUND = np.asarray(rewards.BASKET_HALF_EXTENT) + 0.04
+  WANDER_STEPS = (3, 15)  # a wander's length, steps (uniform, inclusive)
+  WANDER_FLOOR = 0.02  # m: a wander ends with the cube's bottom this low
 
   def __init__(self, target_xy: Optional[Sequence[float]] = None,
                rng: Optional[np.random.Generator] = None,
                cube: str = 'green', carry_height: float = 0.12,
-               keep_away: bool = False, detour: float = 0.0):
-    if not 0.0 <= detour <= 1.0:
-      raise ValueError(f'detour is a probability, got {detour}')
+               keep_away: bool = False, detour: float = 0.0,
+               wander: float = 0.0):
+    for name, p in (('detour', detour), ('wander', wander)):
+      if not 0.0 <= p <= 1.0:
+        raise ValueError(f'{name} is a probability, got {p}')
+    self._wander = wander
+    self._wander_left, self._wander_speed = 0, 0.0
     self._target = None if target_xy is None else np.asarray(target_xy, float)
     self._rng = rng or np.random.default_rng()
     self._cube = cube
@@ -177,7 +190,15 @@ class PickAndPlace:
         goal = np.array([*grip_pos[:2], self._carry_height])
       else:  # carry
         goal = np.array([*(grip_pos[:2] + to_target), grip_pos[2]])
-      return _action(grip_pos, goal, 0.0, -1.0)
+        self._maybe_start_wander()
+      action = _action(grip_pos, goal, 0.0, -1.0)
+      if not there and self._wander_left:
+        self._wander_left -= 1
+        if cube_pos[2] - rewards.CUBE_SIZE / 2 < self.WANDER_FLOOR:
+          self._wander_left = 0  # never into the floor
+        else:
+          action[2] = self._wander_speed
+      return action
     if there and resting:  # placed: open, rise well clear and wait there
       # (above the arm's home, 0.15 m, where evaluation episodes start their
       # pick: waiting then does not look like about to pick, which only the
@@ -185,3 +206,12 @@ class PickAndPlace:
       return _action(grip_pos, np.array([*cube_pos[:2], self.LEAVE_HEIGHT]),
                      0.0, 1.0)
     return _pick(grip, cube)
+
+  def _maybe_start_wander(self) -> None:
+    """While carrying level: with probability `wander`, a vertical drift
+    for the next few steps (only the vertical command changes)."""
+    if self._wander_left == 0 and self._wander and (
+        self._rng.uniform() < self._wander):
+      self._wander_left = int(self._rng.integers(self.WANDER_STEPS[0],
+                                                 self.WANDER_STEPS[1] + 1))
+      self._wander_speed = float(self._rng.uniform(-1., 1.))

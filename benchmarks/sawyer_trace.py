@@ -97,6 +97,14 @@ def main():
     batch = np.repeat(observation[None].astype(np.float32), len(actions), 0)
     return critic(tf.constant(batch), tf.constant(actions)).numpy()
 
+  def v_hat(observations, num_samples: int = 20):
+    """V̂ as the learner computes it: the mean Q of actions sampled from the
+    policy, for each of `observations` [B, SIZE]."""
+    actions = policies['policy'](tf.constant(observations, tf.float32)).sample(
+        num_samples).numpy()
+    return np.array([q(o, actions[:, b]).mean()
+                     for b, o in enumerate(observations)], np.float32)
+
   env = environments.make(config.env_id, seed=args.seed)
   timestep, step, total = env.reset(), 0, 0.
   print(f'{config.env_id}, {args.run_dir}, cell {args.seed}; positions in '
@@ -118,24 +126,25 @@ def main():
       if 'prior' in dists:
         probes['prior'] = dists['prior'].mean()[0].numpy()
       values = dict(zip(probes, q(observation, list(probes.values()))))
-      v_hat = q(observation, dists['policy'].sample(20)[:, 0].numpy()).mean()
+      value = v_hat(observation[None])[0]
       print(f'step {step:3d}  cube {np.round(100 * cube, 1)}  policy '
             f'{np.round(action, 2)}'
             + (f'  prior {np.round(probes["prior"], 2)}' if 'prior' in probes
                else '')
             + '  Q: ' + ', '.join(f'{k} {v:.2f}' for k, v in values.items())
-            + f', V̂ {v_hat:.2f}', flush=True)
+            + f', V̂ {value:.2f}', flush=True)
     timestep = env.step(action)
     total += float(timestep.reward)
     step += 1
   print(f'return {total:.1f} in {step} steps')
   if args.dataset:
-    _estep_at_held_states(args.dataset, target, policies, q, checkpoints,
-                          config, agent_config)
+    _estep_at_held_states(args.dataset, target, policies, q, v_hat,
+                          checkpoints, config, agent_config)
 
 
-def _estep_at_held_states(dataset: str, target, policies, q, checkpoints,
-                          config, agent_config, num_samples: int = 20,
+def _estep_at_held_states(dataset: str, target, policies, q, v_hat,
+                          checkpoints, config, agent_config,
+                          num_samples: int = 20,
                           max_states: int = 512):
   """At the logged states where the green cube is held above the target:
   the logged, the policy's, the prior's and the E-step's mean vertical
@@ -205,14 +214,7 @@ def _estep_at_held_states(dataset: str, target, policies, q, checkpoints,
   if agent_config.prior != 'abm':
     return
 
-  # Eq. 4's weights, as the learner computes them: V̂ is the mean Q of
-  # actions sampled from the policy.
-  def v_hat(observations):
-    actions = policies['policy'](tf.constant(observations)).sample(
-        num_samples).numpy()
-    return np.array([q(o, actions[:, b]).mean()
-                     for b, o in enumerate(observations)], np.float32)
-
+  # Eq. 4's weights, as the learner computes them.
   returns = losses.n_step_returns(
       tf.constant(rows['reward'][chosen]), tf.constant(rows['discount'][chosen]),
       tf.constant(v_hat(rows['last'][chosen])), agent_config.discount)[:, 0]

@@ -177,6 +177,32 @@ def test_pick_and_place_wander_drifts_during_carries_and_still_places():
   assert obs_lib.field(timestep.observation, 'grasp')[0] < 0.5
 
 
+def test_pick_and_place_stop_sets_the_cube_down_where_the_carry_got_to():
+  with pytest.raises(ValueError, match='stop is a probability'):
+    scripted.PickAndPlace(stop=1.5)
+  env = SawyerStacking(task='bring_to_centre', seed=0)
+  place = np.array([0.06, -0.06])
+  controller = scripted.PickAndPlace(target_xy=place, stop=0.1,
+                                     rng=np.random.default_rng(0))
+  timestep = env.reset()
+  carried = []  # the cube's x-y while carried at the carry height
+  for _ in range(199):
+    observation = timestep.observation
+    green = obs_lib.field(observation, 'green_pose')[:3]
+    if obs_lib.field(observation, 'grasp')[0] > 0.5 and green[2] > 0.1:
+      carried.append(green[:2])
+    timestep = env.step(controller(observation))
+  # The place was given up on the way: the new one is where the carry had
+  # got to, short of the old place, and the cube is set down there.
+  stop = controller.target_xy
+  assert np.linalg.norm(stop - place) > 0.03, stop
+  assert min(np.linalg.norm(np.asarray(carried) - stop, axis=1)) < 0.01
+  green = obs_lib.field(timestep.observation, 'green_pose')[:3]
+  np.testing.assert_allclose(green[:2], stop, atol=0.015)
+  assert green[2] < rewards.CUBE_SIZE / 2 + 0.005
+  assert obs_lib.field(timestep.observation, 'grasp')[0] < 0.5
+
+
 def test_registry_and_specs():
   env = environments.make('sawyer:bring_to_corner', seed=0)
   assert env.observation_spec().shape == (obs_lib.SIZE,)

@@ -110,8 +110,12 @@ class PickAndPlace:
   different vertical actions, which an advantage-weighted prior can choose
   between (docs/results/sawyer_bring_to_corner.md, "Why the policy does
   not lower").
-  Apart from the target, the waypoint and the wanders the actions are a
-  function of the observation.
+  With `stop` > 0, at every step of a level carry the hand with that
+  probability gives up on its place and sets the cube down where it is:
+  from a full-speed carry (states that, without stops, always carry on)
+  the data then also hold the start of a set-down, anywhere on the way.
+  Apart from the target, the waypoint, the wanders and the stops the
+  actions are a function of the observation.
   """
 
   PLACED = 0.01  # m: the cube within this of the target (xy) is there
@@ -127,11 +131,12 @@ class PickAndPlace:
                rng: Optional[np.random.Generator] = None,
                cube: str = 'green', carry_height: float = 0.12,
                keep_away: bool = False, detour: float = 0.0,
-               wander: float = 0.0):
-    for name, p in (('detour', detour), ('wander', wander)):
+               wander: float = 0.0, stop: float = 0.0):
+    for name, p in (('detour', detour), ('wander', wander), ('stop', stop)):
       if not 0.0 <= p <= 1.0:
         raise ValueError(f'{name} is a probability, got {p}')
     self._wander = wander
+    self._stop = stop
     self._wander_left, self._wander_speed = 0, 0.0
     self._target = None if target_xy is None else np.asarray(target_xy, float)
     self._rng = rng or np.random.default_rng()
@@ -150,9 +155,13 @@ class PickAndPlace:
     """The detour's waypoint while it is still ahead, else None."""
     return self._via
 
+  def _free(self, observation: np.ndarray, xy: np.ndarray) -> bool:
+    """Whether a cube set down at `xy` would clear the other cubes."""
+    return all(np.linalg.norm(xy - obs_lib.field(observation, f'{c}_pose')[:2])
+               > 1.5 * rewards.CUBE_SIZE
+               for c in obs_lib.CUBES if c != self._cube)
+
   def _draw_target(self, observation: np.ndarray) -> np.ndarray:
-    others = [obs_lib.field(observation, f'{c}_pose')[:2]
-              for c in obs_lib.CUBES if c != self._cube]
     avoid = ([rewards.CENTRE_TARGET[:2], rewards.CORNER_TARGET[:2]]
              if self._keep_away else [])
     # Out to where a gripper can still set a cube down next to a wall (the
@@ -160,8 +169,7 @@ class PickAndPlace:
     bound = np.abs(rewards.CORNER_TARGET[:2])
     while True:
       xy = self._rng.uniform(-bound, bound)
-      if (all(np.linalg.norm(xy - o) > 1.5 * rewards.CUBE_SIZE
-              for o in others) and
+      if (self._free(observation, xy) and
           all(np.linalg.norm(xy - a) >= self.KEEP_AWAY for a in avoid)):
         return xy
 
@@ -180,6 +188,12 @@ class PickAndPlace:
     if self._via is not None:  # carry to the waypoint first
       to_target = self._via - cube_pos[:2]
     resting = cube_pos[2] < rewards.CUBE_SIZE / 2 + 0.005
+    carrying = (held and not there and self._via is None and
+                cube_pos[2] >= self._carry_height - 0.02)
+    if (carrying and self._stop and self._free(observation, cube_pos[:2]) and
+        self._rng.uniform() < self._stop):
+      self._target = cube_pos[:2].copy()  # give up the place: set down here
+      to_target, there = np.zeros(2), True
     if held:
       if there and resting:  # set down: let go
         return _action(grip_pos, grip_pos, 0.0, 1.0)

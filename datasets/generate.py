@@ -40,9 +40,9 @@ def _sawyer(name: str) -> Callable[[np.random.Generator], Policy]:
     controller = (scripted.PickAndLift() if name == 'pick_and_lift' else
                   scripted.PickAndPlace(
                       rng=rng, keep_away=name == 'pick_and_place_keep_away',
-                      detour=0.5 if name == 'pick_and_place_detour' else 0.,
+                      detour=0.5 if 'detour' in name else 0.,
                       wander=0.05 if name == 'pick_and_place_wander' else 0.,
-                      stop=0.02 if name == 'pick_and_place_stop' else 0.))
+                      stop=0.02 if name.endswith('_stop') else 0.))
     return lambda o: controller(multitask.base_observation(o))
   return make
 
@@ -64,12 +64,13 @@ SCRIPTED_CONTROLLERS: Dict[str, Dict[str, Callable[[np.random.Generator],
     # tasks' tolerance of their targets; or so, half the carries going by a
     # random waypoint out to past the basket's walls first; or so, the hand
     # drifting up or down for a few steps now and then during carries; or
-    # so, now and then setting the cube down wherever the carry has got to.
+    # so, now and then setting the cube down wherever the carry has got to;
+    # or so, with detours.
     **{f'sawyer:{task}': {
         name: _sawyer(name) for name in (
             'pick_and_lift', 'pick_and_place', 'pick_and_place_keep_away',
             'pick_and_place_detour', 'pick_and_place_wander',
-            'pick_and_place_stop')}
+            'pick_and_place_stop', 'pick_and_place_detour_stop')}
        for task in _SAWYER_IDS},
 }
 

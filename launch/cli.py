@@ -556,7 +556,8 @@ def build_parser() -> argparse.ArgumentParser:
                  'pick_and_place_wander: during carries the hand drifts up '
                  'or down for a few steps now and then; '
                  'pick_and_place_stop: at each carry step, with probability '
-                 '0.02, the cube is set down wherever the carry has got to)')
+                 '0.02, the cube is set down wherever the carry has got to; '
+                 'pick_and_place_detour_stop: both)')
   g.add_argument('--noise-levels', default='0.1,0.5,1.5',
                  help='Gaussian action noise of the scripted behaviours, in '
                  'half-ranges of each action (default 0.1,0.5,1.5)')

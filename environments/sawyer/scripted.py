@@ -110,8 +110,9 @@ class PickAndPlace:
   different vertical actions, which an advantage-weighted prior can choose
   between (docs/results/sawyer_bring_to_corner.md, "Why the policy does
   not lower").
-  With `stop` > 0, at every step of a level carry the hand with that
-  probability gives up on its place and sets the cube down where it is:
+  With `stop` > 0, at every step of a level carry over the floor (a
+  detour's included) the hand with that probability gives up on its place
+  and sets the cube down where it is:
   from a full-speed carry (states that, without stops, always carry on)
   the data then also hold the start of a set-down, anywhere on the way.
   Apart from the target, the waypoint, the wanders and the stops the
@@ -161,6 +162,12 @@ class PickAndPlace:
                > 1.5 * rewards.CUBE_SIZE
                for c in obs_lib.CUBES if c != self._cube)
 
+  @staticmethod
+  def _on_floor(xy: np.ndarray) -> bool:
+    """Whether `xy` is on the floor a gripper can set a cube down on (out
+    to the corner target's coordinates, rewards.CORNER_INSET)."""
+    return bool(np.all(np.abs(xy) <= np.abs(rewards.CORNER_TARGET[:2])))
+
   def _draw_target(self, observation: np.ndarray) -> np.ndarray:
     avoid = ([rewards.CENTRE_TARGET[:2], rewards.CORNER_TARGET[:2]]
              if self._keep_away else [])
@@ -188,11 +195,12 @@ class PickAndPlace:
     if self._via is not None:  # carry to the waypoint first
       to_target = self._via - cube_pos[:2]
     resting = cube_pos[2] < rewards.CUBE_SIZE / 2 + 0.005
-    carrying = (held and not there and self._via is None and
+    carrying = (held and not there and
                 cube_pos[2] >= self._carry_height - 0.02)
     if (carrying and self._stop and self._free(observation, cube_pos[:2]) and
-        self._rng.uniform() < self._stop):
-      self._target = cube_pos[:2].copy()  # give up the place: set down here
+        self._on_floor(cube_pos[:2]) and self._rng.uniform() < self._stop):
+      # Give up the place (and any waypoint still ahead): set down here.
+      self._target, self._via = cube_pos[:2].copy(), None
       to_target, there = np.zeros(2), True
     if held:
       if there and resting:  # set down: let go

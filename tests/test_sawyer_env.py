@@ -203,6 +203,28 @@ def test_pick_and_place_stop_sets_the_cube_down_where_the_carry_got_to():
   assert obs_lib.field(timestep.observation, 'grasp')[0] < 0.5
 
 
+def test_pick_and_place_stop_on_a_detour_gives_up_the_waypoint_too():
+  env = SawyerStacking(task='bring_to_centre', seed=0)
+  place = np.array([0.06, -0.06])
+  controller = scripted.PickAndPlace(target_xy=place, detour=1.0, stop=0.1,
+                                     rng=np.random.default_rng(0))
+  timestep = env.reset()
+  stopped_on_detour = False
+  for _ in range(199):
+    via = controller.via_xy
+    action = controller(timestep.observation)
+    if via is not None and not np.allclose(controller.target_xy, place):
+      stopped_on_detour = controller.via_xy is None
+    timestep = env.step(action)
+  assert stopped_on_detour
+  stop = controller.target_xy
+  # Stops fall only on the floor a gripper can set a cube down on.
+  assert np.all(np.abs(stop) <= np.abs(rewards.CORNER_TARGET[:2])), stop
+  green = obs_lib.field(timestep.observation, 'green_pose')[:3]
+  np.testing.assert_allclose(green[:2], stop, atol=0.015)
+  assert green[2] < rewards.CUBE_SIZE / 2 + 0.005
+
+
 def test_registry_and_specs():
   env = environments.make('sawyer:bring_to_corner', seed=0)
   assert env.observation_spec().shape == (obs_lib.SIZE,)

@@ -28,6 +28,18 @@ def _point_mass_controller(observation: np.ndarray) -> np.ndarray:
   return np.clip(-8.0 * position - 1.5 * velocity, -1.0, 1.0)
 
 
+# The Sawyer pick-and-place controllers by name: scripted.PickAndPlace's
+# options for each.
+_PICK_AND_PLACE = {
+    'pick_and_place': {},
+    'pick_and_place_keep_away': dict(keep_away=True),
+    'pick_and_place_detour': dict(detour=0.5),
+    'pick_and_place_wander': dict(wander=0.05),
+    'pick_and_place_stop': dict(stop=0.02),
+    'pick_and_place_detour_stop': dict(detour=0.5, stop=0.02),
+}
+
+
 def _sawyer(name: str) -> Callable[[np.random.Generator], Policy]:
   """A Sawyer scripted controller acting on the cell's own observation (in
   sawyer:multitask the controller ignores the task input)."""
@@ -38,11 +50,7 @@ def _sawyer(name: str) -> Callable[[np.random.Generator], Policy]:
 
   def make(rng: np.random.Generator) -> Policy:
     controller = (scripted.PickAndLift() if name == 'pick_and_lift' else
-                  scripted.PickAndPlace(
-                      rng=rng, keep_away=name == 'pick_and_place_keep_away',
-                      detour=0.5 if 'detour' in name else 0.,
-                      wander=0.05 if name == 'pick_and_place_wander' else 0.,
-                      stop=0.02 if name.endswith('_stop') else 0.))
+                  scripted.PickAndPlace(rng=rng, **_PICK_AND_PLACE[name]))
     return lambda o: controller(multitask.base_observation(o))
   return make
 
@@ -67,10 +75,7 @@ SCRIPTED_CONTROLLERS: Dict[str, Dict[str, Callable[[np.random.Generator],
     # so, now and then setting the cube down wherever the carry has got to;
     # or so, with detours.
     **{f'sawyer:{task}': {
-        name: _sawyer(name) for name in (
-            'pick_and_lift', 'pick_and_place', 'pick_and_place_keep_away',
-            'pick_and_place_detour', 'pick_and_place_wander',
-            'pick_and_place_stop', 'pick_and_place_detour_stop')}
+        name: _sawyer(name) for name in ('pick_and_lift', *_PICK_AND_PLACE)}
        for task in _SAWYER_IDS},
 }
 

@@ -111,10 +111,12 @@ class PickAndPlace:
   between (docs/results/sawyer_bring_to_corner.md, "Why the policy does
   not lower").
   With `stop` > 0, at every step of a level carry over the floor (a
-  detour's included) the hand with that probability gives up on its place
-  and sets the cube down where it is:
-  from a full-speed carry (states that, without stops, always carry on)
-  the data then also hold the start of a set-down, anywhere on the way.
+  detour's included) where the other cubes leave room, the hand with that
+  probability gives up its place (and waypoint) and sets the cube down
+  where it is: from a full-speed carry (states that, without stops, always
+  carry on) the data then also hold the start of a set-down, anywhere on
+  the way (docs/results/sawyer_bring_to_corner.md, "Data that start
+  set-downs from a carry").
   Apart from the target, the waypoint, the wanders and the stops the
   actions are a function of the observation.
   """

@@ -127,6 +127,9 @@ class PickAndPlace:
   KEEP_AWAY = rewards.BRING_TOLERANCE + PLACED
   # m (xy, from the basket's centre): a detour's waypoints, out past the walls
   DETOUR_BOUND = np.asarray(rewards.BASKET_HALF_EXTENT) + 0.04
+  # m (xy, from the basket's centre): the floor a gripper can set a cube
+  # down on, out to next to a wall (the corner target, rewards.CORNER_INSET)
+  FLOOR_BOUND = np.abs(rewards.CORNER_TARGET[:2])
   WANDER_STEPS = (3, 15)  # a wander's length, steps (uniform, inclusive)
   WANDER_FLOOR = 0.02  # m: a wander ends with the cube's bottom this low
 
@@ -164,20 +167,15 @@ class PickAndPlace:
                > 1.5 * rewards.CUBE_SIZE
                for c in obs_lib.CUBES if c != self._cube)
 
-  @staticmethod
-  def _on_floor(xy: np.ndarray) -> bool:
-    """Whether `xy` is on the floor a gripper can set a cube down on (out
-    to the corner target's coordinates, rewards.CORNER_INSET)."""
-    return bool(np.all(np.abs(xy) <= np.abs(rewards.CORNER_TARGET[:2])))
+  def _on_floor(self, xy: np.ndarray) -> bool:
+    """Whether a gripper can set a cube down at `xy`."""
+    return bool(np.all(np.abs(xy) <= self.FLOOR_BOUND))
 
   def _draw_target(self, observation: np.ndarray) -> np.ndarray:
     avoid = ([rewards.CENTRE_TARGET[:2], rewards.CORNER_TARGET[:2]]
              if self._keep_away else [])
-    # Out to where a gripper can still set a cube down next to a wall (the
-    # corner target's coordinates, rewards.CORNER_INSET).
-    bound = np.abs(rewards.CORNER_TARGET[:2])
     while True:
-      xy = self._rng.uniform(-bound, bound)
+      xy = self._rng.uniform(-self.FLOOR_BOUND, self.FLOOR_BOUND)
       if (self._free(observation, xy) and
           all(np.linalg.norm(xy - a) >= self.KEEP_AWAY for a in avoid)):
         return xy

@@ -31,11 +31,18 @@ def _point_mass_controller(observation: np.ndarray) -> np.ndarray:
 # The Sawyer pick-and-place controllers by name: scripted.PickAndPlace's
 # options for each.
 _PICK_AND_PLACE = {
+    # the green cube to a random free place on the floor (a new place every
+    # episode), whatever the task rewards
     'pick_and_place': {},
+    # so, never within the bring tasks' tolerance of their targets
     'pick_and_place_keep_away': dict(keep_away=True),
+    # so, half the carries first by a random waypoint out past the walls
     'pick_and_place_detour': dict(detour=0.5),
+    # so, the hand now and then drifting up or down for a few carry steps
     'pick_and_place_wander': dict(wander=0.05),
+    # so, now and then setting the cube down wherever the carry has got to
     'pick_and_place_stop': dict(stop=0.02),
+    # detours and stops together
     'pick_and_place_detour_stop': dict(detour=0.5, stop=0.02),
 }
 
@@ -66,14 +73,8 @@ SCRIPTED_CONTROLLERS: Dict[str, Dict[str, Callable[[np.random.Generator],
                                                    Policy]]] = {
     'control:point_mass-easy': {'pd': lambda rng: _point_mass_controller},
     'control:point_mass-hard': {'pd': lambda rng: _point_mass_controller},
-    # The green cube: reach, grasp and lift it; or pick it and set it down
-    # at a random free place on the basket's floor (a new place every
-    # episode), whatever the task rewards; or so, never within the bring
-    # tasks' tolerance of their targets; or so, half the carries going by a
-    # random waypoint out to past the basket's walls first; or so, the hand
-    # drifting up or down for a few steps now and then during carries; or
-    # so, now and then setting the cube down wherever the carry has got to;
-    # or so, with detours.
+    # The green cube: reach, grasp and lift it; or the pick-and-place
+    # controllers above.
     **{f'sawyer:{task}': {
         name: _sawyer(name) for name in ('pick_and_lift', *_PICK_AND_PLACE)}
        for task in _SAWYER_IDS},

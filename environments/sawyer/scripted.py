@@ -195,8 +195,8 @@ class PickAndPlace:
     if self._via is not None:  # carry to the waypoint first
       to_target = self._via - cube_pos[:2]
     resting = cube_pos[2] < rewards.CUBE_SIZE / 2 + 0.005
-    carrying = (held and not there and
-                cube_pos[2] >= self._carry_height - 0.02)
+    lifted = cube_pos[2] >= self._carry_height - 0.02  # at carry height
+    carrying = held and not there and lifted
     if (carrying and self._stop and self._free(observation, cube_pos[:2]) and
         self._on_floor(cube_pos[:2]) and self._rng.uniform() < self._stop):
       # Give up the place (and any waypoint still ahead): set down here.
@@ -208,7 +208,7 @@ class PickAndPlace:
       if there:  # above the place: lower
         goal = np.array([*(grip_pos[:2] + to_target), grip_pos[2]
                          - (cube_pos[2] - rewards.CUBE_SIZE / 2)])
-      elif cube_pos[2] < self._carry_height - 0.02:  # lift first
+      elif not lifted:  # lift first
         goal = np.array([*grip_pos[:2], self._carry_height])
       else:  # carry
         goal = np.array([*(grip_pos[:2] + to_target), grip_pos[2]])

@@ -1,8 +1,9 @@
 """One episode of a trained Sawyer bring-task policy, step by step, with what
 its critic thinks of other actions.
 
-Loads the latest checkpoint of an ABM+MPO / BM+MPO / MPO run on a single
-`sawyer:bring_to_*` task, acts with the RL policy's mean action on the cell
+Loads the latest checkpoint of an ABM+MPO / BM+MPO / MPO or AWAC run (for
+AWAC, Q is the minimum of its two critics, as its learner takes it) on a
+single `sawyer:bring_to_*` task, acts with the RL policy's mean action on the cell
 seeded --seed (sawyer_rollouts.py uses 1000, 1001, ...), and every --every
 steps prints: the green cube's position, the policy's and the prior's mean
 actions, and the critic's Q(s, a) for the policy's action, the prior's,
@@ -87,15 +88,27 @@ def main():
   policies = {label: registry.restore_policy(agent_config, 5, spec, key,
                                              checkpoints, None, stats)
               for label, key in definition.policies.items()}
-  critic = registry.make_critic(agent_config, observation_stats=stats)
-  tf2_utils.create_variables(critic, [spec, tf.TensorSpec([5], tf.float32)])
-  tf.train.Checkpoint(critic=critic).restore(
-      tf.train.latest_checkpoint(checkpoints)).expect_partial()
+  # ABM/BM/MPO checkpoint one `critic`; AWAC two, whose minimum is its Q.
+  checkpoint = tf.train.latest_checkpoint(checkpoints)
+  saved = {name.split('/')[0] for name, _ in tf.train.list_variables(
+      checkpoint)}
+  critics = []
+  for name in [n for n in ('critic', 'critic_1', 'critic_2') if n in saved]:
+    critic = registry.make_critic(agent_config, observation_stats=stats)
+    tf2_utils.create_variables(critic,
+                               [spec, tf.TensorSpec([5], tf.float32)])
+    tf.train.Checkpoint(**{name: critic}).restore(
+        checkpoint).assert_existing_objects_matched()
+    critics.append(critic)
+  if not critics:
+    sys.exit(f'abmrl: error: {checkpoint} holds no critic')
 
   def q(observation, actions):
     actions = np.asarray(actions, np.float32).reshape(-1, 5)
-    batch = np.repeat(observation[None].astype(np.float32), len(actions), 0)
-    return critic(tf.constant(batch), tf.constant(actions)).numpy()
+    batch = tf.constant(np.repeat(observation[None].astype(np.float32),
+                                  len(actions), 0))
+    return np.min([c(batch, tf.constant(actions)).numpy() for c in critics],
+                  axis=0)
 
   def v_hat(observations, num_samples: int = 20):
     """V̂ as the learner computes it: the mean Q of actions sampled from the

@@ -119,13 +119,21 @@ def test_pick_and_place_detour_carries_the_cube_by_a_waypoint_past_the_walls():
   rng = np.random.default_rng(0)
   vias = [scripted.PickAndPlace(rng=rng, detour=1.0).via_xy
           for _ in range(100)]
-  assert all(np.all(np.abs(v) <= scripted.PickAndPlace.DETOUR_BOUND)
-             for v in vias)
+  walls = np.asarray(rewards.BASKET_HALF_EXTENT)
+  assert all(np.all(np.abs(v) <= walls + 0.04) for v in vias)
   # Some waypoints lie beyond the basket's walls, where no place goes.
-  assert any(np.any(np.abs(v) > rewards.BASKET_HALF_EXTENT) for v in vias)
+  assert any(np.any(np.abs(v) > walls) for v in vias)
+  # detour_margin says how far past the walls they may go.
+  roams = [scripted.PickAndPlace(rng=rng, detour=1.0,
+                                 detour_margin=0.12).via_xy
+           for _ in range(100)]
+  assert all(np.all(np.abs(v) <= walls + 0.12) for v in roams)
+  assert any(np.any(np.abs(v) > walls + 0.08) for v in roams)
   assert scripted.PickAndPlace(rng=rng, detour=0.0).via_xy is None
   with pytest.raises(ValueError, match='probability'):
     scripted.PickAndPlace(detour=1.5)
+  with pytest.raises(ValueError, match='distance'):
+    scripted.PickAndPlace(detour=0.5, detour_margin=-0.01)
 
   env = SawyerStacking(task='bring_to_corner', seed=3)
   controller = scripted.PickAndPlace(target_xy=(-0.05, 0.02), detour=1.0,
@@ -201,6 +209,24 @@ def test_pick_and_place_stop_sets_the_cube_down_where_the_carry_got_to():
   np.testing.assert_allclose(green[:2], stop, atol=0.015)
   assert green[2] < rewards.CUBE_SIZE / 2 + 0.005
   assert obs_lib.field(timestep.observation, 'grasp')[0] < 0.5
+
+
+def test_pick_and_place_roam_carries_the_cube_far_past_the_walls():
+  # pick_and_place_roam_stop's detours (12 cm past the walls) are within the
+  # arm's reach: the cube is carried to such a waypoint, 10 cm past a wall.
+  env = SawyerStacking(task='bring_to_corner', seed=4)
+  controller = scripted.PickAndPlace(rng=np.random.default_rng(4),
+                                     detour=1.0, detour_margin=0.12)
+  via = controller.via_xy.copy()
+  assert np.abs(via).max() > rewards.BASKET_HALF_EXTENT[0] + 0.1, via
+  timestep, farthest = env.reset(), 0.0
+  while controller.via_xy is not None and not timestep.last():
+    timestep = env.step(controller(timestep.observation))
+    green = obs_lib.field(timestep.observation, 'green_pose')[:3]
+    farthest = max(farthest, np.abs(green[:2]).max())
+  assert controller.via_xy is None, (via, farthest)
+  assert farthest > rewards.BASKET_HALF_EXTENT[0] + 0.09
+  assert obs_lib.field(timestep.observation, 'grasp')[0] > 0.5
 
 
 def test_pick_and_place_stop_on_a_detour_gives_up_the_waypoint_too():

@@ -99,8 +99,8 @@ class PickAndPlace:
   places near them are drawn as often as anywhere else.
 
   With probability `detour` an episode's carry first goes by a waypoint
-  drawn uniformly out to 4 cm past the basket's walls (`DETOUR_BOUND`),
-  at the carry height, before heading for the place — a carry that strays
+  drawn uniformly out to `detour_margin` past the basket's walls (4 cm by
+  default; `detour_bound`), at the carry height, before heading for the place — a carry that strays
   as an exploring agent's would, so the data show what holding the cube
   there is worth (and a policy's critic need not guess it).
   With `wander` > 0, at every step of a level carry the hand starts with
@@ -125,8 +125,7 @@ class PickAndPlace:
   LEAVE_HEIGHT = 0.22  # m above the floor, where the hand waits when done
   # m (xy) from the never-executed tasks' targets
   KEEP_AWAY = rewards.BRING_TOLERANCE + PLACED
-  # m (xy, from the basket's centre): a detour's waypoints, out past the walls
-  DETOUR_BOUND = np.asarray(rewards.BASKET_HALF_EXTENT) + 0.04
+  DETOUR_MARGIN = 0.04  # m: by default, how far past the walls detours go
   # m (xy, from the basket's centre): the floor a gripper can set a cube
   # down on, out to next to a wall (the corner target, rewards.CORNER_INSET)
   FLOOR_BOUND = np.abs(rewards.CORNER_TARGET[:2])
@@ -137,10 +136,15 @@ class PickAndPlace:
                rng: Optional[np.random.Generator] = None,
                cube: str = 'green', carry_height: float = 0.12,
                keep_away: bool = False, detour: float = 0.0,
-               wander: float = 0.0, stop: float = 0.0):
+               wander: float = 0.0, stop: float = 0.0,
+               detour_margin: float = DETOUR_MARGIN):
     for name, p in (('detour', detour), ('wander', wander), ('stop', stop)):
       if not 0.0 <= p <= 1.0:
         raise ValueError(f'{name} is a probability, got {p}')
+    if detour_margin < 0:
+      raise ValueError(f'detour_margin is a distance, got {detour_margin}')
+    # m (xy, from the basket's centre): a detour's waypoints, past the walls
+    self.detour_bound = np.asarray(rewards.BASKET_HALF_EXTENT) + detour_margin
     self._wander = wander
     self._stop = stop
     self._wander_left, self._wander_speed = 0, 0.0
@@ -149,7 +153,7 @@ class PickAndPlace:
     self._cube = cube
     self._carry_height = carry_height
     self._keep_away = keep_away
-    self._via = (self._rng.uniform(-self.DETOUR_BOUND, self.DETOUR_BOUND)
+    self._via = (self._rng.uniform(-self.detour_bound, self.detour_bound)
                  if detour and self._rng.uniform() < detour else None)
 
   @property

@@ -101,8 +101,9 @@ class PickAndPlace:
   With probability `detour` an episode's carry first goes by a waypoint
   drawn uniformly out to `detour_margin` past the basket's walls (4 cm by
   default; `detour_bound`), at the carry height, before heading for the
-  place — a carry that strays as an exploring agent's would, so the data show what holding the cube
-  there is worth (and a policy's critic need not guess it).
+  place — a carry that strays as an exploring agent's would, so the data
+  show what holding the cube there is worth (and a policy's critic need
+  not guess it).
   With `wander` > 0, at every step of a level carry the hand starts with
   that probability to drift up or down for a few steps (`WANDER_STEPS`, at
   a random vertical speed; only the vertical command changes), then lifts

@@ -3,13 +3,14 @@ its critic thinks of other actions.
 
 Loads the latest checkpoint of an ABM+MPO / BM+MPO / MPO or AWAC run (for
 AWAC, Q is the minimum of its two critics, as its learner takes it) on a
-single `sawyer:bring_to_*` task, acts with the RL policy's mean action on the cell
-seeded --seed (sawyer_rollouts.py uses 1000, 1001, ...), and every --every
+single `sawyer:bring_to_*` task, acts with the RL policy's mean action on
+the cell seeded --seed (sawyer_rollouts.py uses 1000, 1001, ...), and every --every
 steps prints: the green cube's position, the policy's and the prior's mean
 actions, and the critic's Q(s, a) for the policy's action, the prior's,
 the policy's with full-speed descent (z = -1), and the policy's with the
 hand heading straight for the target in x-y; and V̂(s), the mean Q of 20
-actions sampled from the policy (as the learner computes it).
+actions sampled from the policy (as the MPO learners compute it; AWAC's
+takes `value_samples` of them, one by default).
 
 What it is for: telling a critic that prefers another action (the policy
 is held back by its KL to the prior) from one that does not (the critic
@@ -111,8 +112,8 @@ def main():
                   axis=0)
 
   def v_hat(observations, num_samples: int = 20):
-    """V̂ as the learner computes it: the mean Q of actions sampled from the
-    policy, for each of `observations` [B, SIZE]."""
+    """V̂: the mean Q of actions sampled from the policy, for each of
+    `observations` [B, SIZE]."""
     actions = policies['policy'](tf.constant(observations, tf.float32)).sample(
         num_samples).numpy()
     return np.array([q(o, actions[:, b]).mean()

@@ -6,10 +6,10 @@ AWAC, Q is the minimum of its two critics, as its learner takes it) on a
 single `sawyer:bring_to_*` task, acts with the RL policy's mean action on
 the cell seeded --seed (sawyer_rollouts.py uses 1000, 1001, ...), and
 every --every steps prints: the green cube's position, the policy's and
-the prior's mean actions, and the critic's Q(s, a) for the policy's action, the prior's,
-the policy's with full-speed descent (z = -1), and the policy's with the
-hand heading straight for the target in x-y; and V̂(s), the mean Q of 20
-actions sampled from the policy (as the MPO learners compute it; AWAC's
+the prior's mean actions, and the critic's Q(s, a) for the policy's
+action, the prior's, the policy's with full-speed descent (z = -1), and
+the policy's with the hand heading straight for the target in x-y; and
+V̂(s), the mean Q of 20 actions sampled from the policy (as the MPO learners compute it; AWAC's
 takes `value_samples` of them, one by default).
 
 What it is for: telling a critic that prefers another action (the policy

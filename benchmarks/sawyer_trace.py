@@ -9,8 +9,9 @@ every --every steps prints: the green cube's position, the policy's and
 the prior's mean actions, and the critic's Q(s, a) for the policy's
 action, the prior's, the policy's with full-speed descent (z = -1), and
 the policy's with the hand heading straight for the target in x-y; and
-V̂(s), the mean Q of 20 actions sampled from the policy (as the MPO learners compute it; AWAC's
-takes `value_samples` of them, one by default).
+V̂(s), the mean Q of 20 actions sampled from the policy (as the MPO
+learners compute it; AWAC's takes `value_samples` of them, one by
+default).
 
 What it is for: telling a critic that prefers another action (the policy
 is held back by its KL to the prior) from one that does not (the critic

@@ -100,7 +100,7 @@ class PickAndPlace:
 
   With probability `detour` an episode's carry first goes by a waypoint
   drawn uniformly out to `detour_margin` past the basket's walls (4 cm by
-  default; `detour_bound`), at the carry height, before heading for the
+  default), at the carry height, before heading for the
   place — a carry that strays as an exploring agent's would, so the data
   show what holding the cube there is worth (and a policy's critic need
   not guess it).
@@ -144,8 +144,6 @@ class PickAndPlace:
         raise ValueError(f'{name} is a probability, got {p}')
     if detour_margin < 0:
       raise ValueError(f'detour_margin is a distance, got {detour_margin}')
-    # m (xy, from the basket's centre): a detour's waypoints, past the walls
-    self.detour_bound = np.asarray(rewards.BASKET_HALF_EXTENT) + detour_margin
     self._wander = wander
     self._stop = stop
     self._wander_left, self._wander_speed = 0, 0.0
@@ -154,7 +152,9 @@ class PickAndPlace:
     self._cube = cube
     self._carry_height = carry_height
     self._keep_away = keep_away
-    self._via = (self._rng.uniform(-self.detour_bound, self.detour_bound)
+    # m (xy, from the basket's centre): a detour's waypoints, past the walls
+    bound = np.asarray(rewards.BASKET_HALF_EXTENT) + detour_margin
+    self._via = (self._rng.uniform(-bound, bound)
                  if detour and self._rng.uniform() < detour else None)
 
   @property

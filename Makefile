@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(VENV)/bin/abmrl demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 bench: $(STAMP)
 	$(PY) benchmarks/pipeline.py

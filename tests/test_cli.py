@@ -143,3 +143,22 @@ def test_damaged_observation_statistics_of_a_run(capsys, small_dataset,
                                     '--run-dir', str(run_dir)))
   assert 'observation_stats.npz' in line
   assert (run_dir / 'observation_stats.npz').read_bytes() == b'damaged'
+
+
+@pytest.mark.parametrize('flags,expected', [
+    (['--env', 'control:nope-nope'], 'unknown environment id'),
+    (['--episodes', '0'], '--episodes must be positive'),
+    (['--actors', '0'], '--actors must be positive'),
+])
+def test_bad_collect_flags(capsys, tmp_path, flags, expected):
+  argv = ['collect', '--env', ENV_ID, '--episodes', '1', '--out',
+          str(tmp_path / 'x'), *flags]
+  assert expected in _error_line(capsys, argv)
+  assert not os.path.exists(tmp_path / 'x')
+
+
+def test_collect_into_a_dataset_of_another_environment(capsys,
+                                                       small_dataset):
+  argv = ['collect', '--env', 'control:cartpole-balance', '--episodes', '1',
+          '--out', small_dataset]
+  assert 'holds control:point_mass-easy data' in _error_line(capsys, argv)

@@ -36,5 +36,5 @@ setuptools.setup(
     ]),
     install_requires=INSTALL_REQUIRES,
     extras_require={'test': TEST_REQUIRES},
-    entry_points={'console_scripts': ['abmrl = launch.cli:main']},
+    entry_points={'console_scripts': ['abmrl = launch.cli:entry_point']},
 )

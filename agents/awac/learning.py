@@ -75,7 +75,7 @@ class AWACLearner(base.StepLoopLearner):
              policy_optimizer=self._policy_optimizer,
              critic_optimizer=self._critic_optimizer,
              num_steps=self._num_steps))
-    self._step_fn = tf.function(self._step, jit_compile=config.jit_compile)
+    self._step_fn = base.compiled(self._step, config.jit_compile)
 
   def _min_q(self, critics, states, actions) -> tf.Tensor:
     return tf.minimum(critics[0](states, actions), critics[1](states, actions))

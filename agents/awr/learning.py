@@ -62,10 +62,10 @@ class AWRLearner(base.StepLoopLearner):
         dict(policy=self._policy, value=self._value,
              policy_optimizer=self._policy_optimizer,
              value_optimizer=self._value_optimizer, num_steps=self._num_steps))
-    jit = dict(jit_compile=config.jit_compile)
-    self._targets_fn = tf.function(self._targets, **jit)
-    self._value_step_fn = tf.function(self._value_step, **jit)
-    self._policy_step_fn = tf.function(self._policy_step, **jit)
+    self._targets_fn = base.compiled(self._targets, config.jit_compile)
+    self._value_step_fn = base.compiled(self._value_step, config.jit_compile)
+    self._policy_step_fn = base.compiled(self._policy_step,
+                                         config.jit_compile)
     self._rng = np.random.default_rng(seed)
     self._buffer = None  # this iteration's transitions and targets
     self._schedule = []  # the iteration's remaining steps: 'value'/'policy'

@@ -42,7 +42,7 @@ class BMLearner(base.StepLoopLearner):
         checkpoint_dir,
         dict(policy=self._policy, optimizer=self._optimizer,
              num_steps=self._num_steps))
-    self._step_fn = tf.function(self._step, jit_compile=config.jit_compile)
+    self._step_fn = base.compiled(self._step, config.jit_compile)
 
   def _step(self, batch: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     states, actions = losses.transitions_of_snippets(batch['observation'],

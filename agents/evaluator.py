@@ -7,7 +7,8 @@ the average return beside the learner step (for a multi-task environment,
 as the evaluation return) (and, in an offline→online run,
 whether the online phase had begun: `online`). When the learner has finished
 (the counter says so), it evaluates the final variables once more, logs that
-as the final evaluation and returns.
+as the final evaluation and returns. A run whose whole budget is shorter
+than one period between evaluations gets the final evaluation only.
 """
 
 import time
@@ -42,7 +43,8 @@ class Evaluator:
                min_learner_steps_between: int = 0,
                poll_seconds: float = 1.0,
                should_stop: Optional[Callable[[], bool]] = None,
-               phase_switch_step: Optional[int] = None):
+               phase_switch_step: Optional[int] = None,
+               learner_steps_budget: Optional[int] = None):
     environments = {task: make() for task, make in
                     environment_factories.items()}
     policy = policy_factory()
@@ -59,6 +61,11 @@ class Evaluator:
     self._logger = logger
     self._num_episodes = num_episodes
     self._min_between = min_learner_steps_between
+    # The first periodic evaluation (at the first learner step) is the
+    # untrained reference of a curve; a run shorter than one period has no
+    # curve, and on a slow machine that evaluation is most of a short run.
+    self._periodic = (learner_steps_budget is None or
+                      learner_steps_budget >= min_learner_steps_between)
     self._poll_seconds = poll_seconds
     self._should_stop = should_stop or (lambda: False)
     self._phase_switch_step = phase_switch_step
@@ -101,7 +108,8 @@ class Evaluator:
         self._counter.increment(evaluator_final_evaluations=1)
         return result
       steps = counts.get('learner_steps', 0)
-      if steps > 0 and (last is None or steps - last >= self._min_between):
+      if self._periodic and steps > 0 and (
+          last is None or steps - last >= self._min_between):
         self.evaluate()
         last = steps
       else:

@@ -435,7 +435,8 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument('--eval-episodes', type=int, default=5,
                  help='episodes per evaluation (default 5)')
   p.add_argument('--eval-every', type=int, default=1000,
-                 help='learner steps between evaluations (default 1000)')
+                 help='learner steps between evaluations, the first at the '
+                 'first step (default 1000); there is always a final one')
   p.add_argument('--snippet-length', type=int, default=None,
                  help='rows per snippet N, i.e. N-1 transitions (default: '
                  'the agent\'s, 2; awr learns from whole episodes)')

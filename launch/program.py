@@ -132,7 +132,8 @@ def _make_evaluator(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
       num_episodes=config.eval_episodes, variable_key=variable_key,
       min_learner_steps_between=config.eval_every_learner_steps,
       should_stop=nodes.program_stopping,
-      phase_switch_step=config.offline_steps)
+      phase_switch_step=config.offline_steps,
+      learner_steps_budget=config.steps)
 
 
 def _make_actor(config, spec: episodes.DatasetSpec, index: int, replay,

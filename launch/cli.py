@@ -628,7 +628,8 @@ def entry_point() -> None:
   the graph of every function traced in the process one by one, with each
   op's stack trace (py-spy: `TF_DeleteFunction` → `~StackTraceWrapper`).
   After a 20-step `sawyer:multitask` run in one process that took 56 s, a
-  third of the run; `os._exit` leaves it to the operating system.
+  quarter of the command's time; `os._exit` leaves it to the operating
+  system.
   """
   code = main()
   sys.stdout.flush()

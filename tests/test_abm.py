@@ -213,6 +213,23 @@ def test_abm_mpo_policy_beats_bm_mpo_policy(bandit_runs):
   assert reward(abm_mean) > reward(bm_mean) + 0.2
 
 
+def test_target_networks_copy_the_online_ones_every_period():
+  """target_update_period = 20: the targets lag until step 20, then equal
+  the online networks (the copy is a tf.cond in the traced update)."""
+  learner = _learner('abm_mpo', seed=2, steps=19, jit_compile=False)
+
+  def same():
+    return [all(np.array_equal(a.numpy(), b.numpy())
+                for a, b in zip(online.variables, target.variables))
+            for online, target in ((learner._policy, learner._target_policy),
+                                   (learner._prior, learner._target_prior),
+                                   (learner._critic, learner._target_critic))]
+
+  assert same() == [False] * 3
+  learner.run(num_steps=20)
+  assert same() == [True] * 3
+
+
 @pytest.mark.parametrize('variant', sorted(VARIANTS))
 def test_every_variant_steps_and_keeps_duals_positive(variant):
   learner = _learner(variant, seed=1, steps=5, jit_compile=False)

@@ -16,7 +16,7 @@ import environments
 from tests.conftest import ENV_ID
 
 # Tiny networks and batches: the program's behaviour, not learning, is tested.
-# No XLA: compiling the learner step takes ≈ 20 s of each run on a slow
+# No XLA: compiling the learner step adds ≈ 7 s to each run on a slow
 # machine, which a few hundred small steps never win back.
 SMALL = ['--set', 'batch_size=32', '--set', 'policy_layer_sizes=32,32',
          '--set', 'critic_layer_sizes=32,32', '--set', 'num_action_samples=4',

@@ -100,7 +100,7 @@ def main():
     tf2_utils.create_variables(critic,
                                [spec, tf.TensorSpec([5], tf.float32)])
     tf.train.Checkpoint(**{name: critic}).restore(
-        checkpoint).assert_existing_objects_matched()
+        checkpoint).assert_existing_objects_matched().expect_partial()
     critics.append(critic)
   if not critics:
     sys.exit(f'abmrl: error: {checkpoint} holds no critic')
@@ -142,10 +142,14 @@ def main():
         probes['prior'] = dists['prior'].mean()[0].numpy()
       values = dict(zip(probes, q(observation, list(probes.values()))))
       value = v_hat(observation[None])[0]
-      print(f'step {step:3d}  cube {np.round(100 * cube, 1)}  policy '
+      fingers = obs_lib.field(observation, 'finger_angle')[0]
+      grasp = obs_lib.field(observation, 'grasp')[0]
+      print(f'step {step:3d}  cube {np.round(100 * cube, 1)}  fingers '
+            f'{fingers:.2f}{" grasp" if grasp > 0.5 else ""}  policy '
             f'{np.round(action, 2)}'
-            + (f'  prior {np.round(probes["prior"], 2)}' if 'prior' in probes
-               else '')
+            + (f'  prior {np.round(probes["prior"], 2)} σz '
+               f'{dists["prior"].stddev()[0, 2].numpy():.2f}'
+               if 'prior' in probes else '')
             + '  Q: ' + ', '.join(f'{k} {v:.2f}' for k, v in values.items())
             + f', V̂ {value:.2f}', flush=True)
     timestep = env.step(action)

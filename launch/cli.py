@@ -56,11 +56,14 @@ def _agent_overrides(agent: str, pairs: List[str]):
         overrides[key] = value.lower() in ('true', '1')
       elif isinstance(current, tuple):
         overrides[key] = tuple(int(v) for v in value.split(',') if v)
+      elif current is None:  # Optional[float] fields, unset by default
+        overrides[key] = float(value)
       else:
         overrides[key] = type(current)(value)
     except ValueError:
       raise UsageError(f'--set {pair}: {value!r} is not a valid '
-                       f'{type(current).__name__}') from None
+                       f'{"float" if current is None else type(current).__name__}'
+                       ) from None
   return overrides
 
 

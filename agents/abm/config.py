@@ -1,7 +1,7 @@
 """Hyperparameters of the ABM paper's learners (Tables 1 and 2)."""
 
 import dataclasses
-from typing import Tuple
+from typing import Optional, Tuple
 
 
 @dataclasses.dataclass
@@ -26,6 +26,12 @@ class ABMConfig:
   prior_layer_sizes: Tuple[int, ...] = (256, 256)
   critic_layer_sizes: Tuple[int, ...] = (256, 256, 256)
   min_variance: float = 0.01
+  # The prior's own floor (None: min_variance, the paper's). The E-step
+  # weighs M samples of the prior, so the policy can get at most about
+  # 1.9 prior standard deviations from the prior's mean (the best of 20
+  # normal samples); where near-deterministic logs pin the prior's scale to
+  # its floor, a wider floor is what lets the critic choose otherwise.
+  prior_min_variance: Optional[float] = None
   # MPO (Table 1, Appendix B.1).
   epsilon: float = 0.1
   epsilon_mean: float = 5e-3

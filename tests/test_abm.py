@@ -5,8 +5,10 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from acme.tf import networks as acme_networks
 from acme.utils import loggers
 from agents import networks
+from agents import registry
 from agents.abm import ABMConfig
 from agents.abm import ABMLearner
 from agents.abm import losses
@@ -228,6 +230,28 @@ def test_target_networks_copy_the_online_ones_every_period():
   assert same() == [False] * 3
   learner.run(num_steps=20)
   assert same() == [True] * 3
+
+
+def test_prior_min_variance_floors_the_prior_alone():
+  """The prior's scale never falls below √prior_min_variance; the policy
+  keeps min_variance's floor (the networks as the program builds them)."""
+  config = ABMConfig(prior_min_variance=0.25, policy_layer_sizes=(8,),
+                     prior_layer_sizes=(8,))
+  states = tf.constant(np.random.default_rng(0).normal(size=(16, 4)),
+                       tf.float32)
+  floors = {}
+  for key in ('policy', 'prior'):
+    network = registry.make_evaluated_network(config, 2, key)
+    network(states)
+    head, = [m for m in network.submodules
+             if isinstance(m, acme_networks.MultivariateNormalDiagHead)]
+    scale_layer = head._scale_layer
+    scale_layer.w.assign(tf.zeros_like(scale_layer.w))
+    scale_layer.b.assign(tf.fill(scale_layer.b.shape, -50.))  # softplus → 0
+    floors[key] = network(states).stddev().numpy()
+  np.testing.assert_allclose(floors['prior'], 0.5, rtol=1e-5)
+  np.testing.assert_allclose(floors['policy'], np.sqrt(config.min_variance),
+                             rtol=1e-5)
 
 
 @pytest.mark.parametrize('variant', sorted(VARIANTS))

@@ -71,6 +71,12 @@ def test_bad_hyperparameter_override(capsys, small_dataset, bad, expected):
   assert expected in line
 
 
+def test_bad_optional_hyperparameter_override(capsys, small_dataset):
+  argv = _train(small_dataset, ENV_ID, '--set', 'prior_min_variance=wide')
+  argv[argv.index('bm')] = 'abm_mpo'
+  assert "'wide' is not a valid float" in _error_line(capsys, argv)
+
+
 def test_nonpositive_steps(capsys, small_dataset):
   argv = _train(small_dataset)
   argv[argv.index('10')] = '0'

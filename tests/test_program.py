@@ -78,12 +78,20 @@ def test_video_of_a_trained_run(small_dataset, tmp_path):
   assert done.returncode == 2 and 'not a run directory' in done.stderr
 
 
-def _launchpad_processes_since(start):
+def _launchpad_processes_since(start, tag):
+  """Launchpad processes started since `start` by the command run with
+  ABMRL_TEST_TAG=`tag` (children inherit it), so other programs on the
+  machine, e.g. another test worker's, do not count."""
   found = []
   for process in psutil.process_iter(['cmdline', 'create_time']):
     cmdline = ' '.join(process.info['cmdline'] or [])
-    if 'launchpad' in cmdline and process.info['create_time'] >= start - 1:
-      found.append(cmdline)
+    if 'launchpad' not in cmdline or process.info['create_time'] < start - 1:
+      continue
+    try:
+      if process.environ().get('ABMRL_TEST_TAG') == tag:
+        found.append(cmdline)
+    except (psutil.AccessDenied, psutil.NoSuchProcess):
+      pass
   return found
 
 
@@ -97,7 +105,8 @@ def _train_cli(dataset, run_dir, steps, launch='local_mp'):
              '--run-dir', run_dir, '--launch', launch,
              '--set', 'batch_size=64', '--set', 'policy_layer_sizes=32,32']
   return subprocess.run(command, capture_output=True, text=True, timeout=280,
-                        cwd=os.path.dirname(os.path.dirname(__file__)))
+                        cwd=os.path.dirname(os.path.dirname(__file__)),
+                        env=dict(os.environ, ABMRL_TEST_TAG=run_dir))
 
 
 def test_multiprocess_run_exits_cleanly_and_resumes(small_dataset, tmp_path):
@@ -107,7 +116,7 @@ def test_multiprocess_run_exits_cleanly_and_resumes(small_dataset, tmp_path):
   assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
   assert '[train] done' in first.stdout
   assert run_lib.read_result(run_dir).learner_steps == 20
-  assert not _launchpad_processes_since(start)
+  assert not _launchpad_processes_since(start, run_dir)
 
   # The checkpoint the multi-process run wrote resumes in any launch; the
   # in-process one starts 7 fewer Python processes (this test: 147 → 115 s
@@ -121,7 +130,7 @@ def test_multiprocess_run_exits_cleanly_and_resumes(small_dataset, tmp_path):
     steps = [int(float(row['learner_steps'])) for row in csv.DictReader(f)]
   restart = [b for a, b in zip(steps, steps[1:]) if b < a]
   assert not restart or restart[0] > 20, steps
-  assert not _launchpad_processes_since(start)
+  assert not _launchpad_processes_since(start, run_dir)
 
 
 def test_abm_mpo_program_evaluates_policy_and_prior(small_dataset, tmp_path):

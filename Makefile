@@ -19,8 +19,13 @@ $(STAMP): setup.py requirements.lock
 demo: $(STAMP)
 	$(VENV)/bin/abmrl demo
 
+# Test worker processes (pytest-xdist). Most tests wait on process start-up
+# or one busy process, so two share 2 cores well; each worker runs whole
+# programs, so keep it near the core count.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(PY) -m pytest -q --durations=15
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=15
 
 bench: $(STAMP)
 	$(PY) benchmarks/pipeline.py

@@ -23,7 +23,7 @@ INSTALL_REQUIRES = [
     'setuptools<70',
     'gym-notices==0.0.8',  # later releases print a banner in every process
 ]
-TEST_REQUIRES = ['pytest', 'pytest-timeout']
+TEST_REQUIRES = ['pytest', 'pytest-timeout', 'pytest-xdist']
 
 setuptools.setup(
     name='abmrl',

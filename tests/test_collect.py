@@ -112,7 +112,7 @@ def test_collect_logs_resumes_and_survives_a_kill(tmp_path, capsys):
   process = _collect(out, seed=3, target=50, launch='local_mp',
                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                      start_new_session=True)
-  deadline = time.time() + 180
+  deadline = time.time() + 300
   while time.time() < deadline and not (
       len(_seed_episodes(out, 3)) >= 3 and episodes.list_partial_episodes(out)):
     time.sleep(0.2)

@@ -58,8 +58,9 @@ def make_evaluated_network(config, action_size: int, variable_key: str,
   layer_sizes = (config.prior_layer_sizes if variable_key == 'prior'
                  else config.policy_layer_sizes)
   min_variance = config.min_variance
-  if variable_key == 'prior' and getattr(config, 'prior_min_variance', None):
-    min_variance = config.prior_min_variance
+  prior_floor = getattr(config, 'prior_min_variance', None)  # ABM only
+  if variable_key == 'prior' and prior_floor is not None:
+    min_variance = prior_floor
   return _normalised(networks.make_gaussian_policy(
       action_size, layer_sizes, min_variance, name=variable_key,
       num_tasks=num_tasks), observation_stats)

@@ -5,8 +5,11 @@ Loads the latest checkpoint of an ABM+MPO / BM+MPO / MPO or AWAC run (for
 AWAC, Q is the minimum of its two critics, as its learner takes it) on a
 single `sawyer:bring_to_*` task, acts with the RL policy's mean action on
 the cell seeded --seed (sawyer_rollouts.py uses 1000, 1001, ...), and
-every --every steps prints: the green cube's position, the policy's and
-the prior's mean actions, and the critic's Q(s, a) for the policy's
+every --every steps prints: the green cube's position, the finger opening
+(and `grasp` while the grasp flag is up), the policy's and the prior's
+mean actions, the prior's vertical standard deviation (σz: the E-step
+weighs 20 of the prior's samples, so the policy gets little further
+than about 1.9 σz from the prior's mean), and the critic's Q(s, a) for the policy's
 action, the prior's, the policy's with full-speed descent (z = -1), and
 the policy's with the hand heading straight for the target in x-y; and
 V̂(s), the mean Q of 20 actions sampled from the policy (as the MPO

@@ -49,6 +49,7 @@ def _agent_overrides(agent: str, pairs: List[str]):
       raise UsageError(f'--set {pair}: expected key=value with key one of '
                        + ', '.join(sorted(fields)))
     current = getattr(defaults, key)
+    kind = 'float' if current is None else type(current).__name__
     try:
       if isinstance(current, bool):
         if value.lower() not in ('true', 'false', '1', '0'):
@@ -62,8 +63,7 @@ def _agent_overrides(agent: str, pairs: List[str]):
         overrides[key] = type(current)(value)
     except ValueError:
       raise UsageError(f'--set {pair}: {value!r} is not a valid '
-                       f'{"float" if current is None else type(current).__name__}'
-                       ) from None
+                       f'{kind}') from None
   return overrides
 
 

@@ -26,11 +26,13 @@ class ABMConfig:
   prior_layer_sizes: Tuple[int, ...] = (256, 256)
   critic_layer_sizes: Tuple[int, ...] = (256, 256, 256)
   min_variance: float = 0.01
-  # The prior's own floor (None: min_variance, the paper's). The E-step
-  # weighs M samples of the prior, so the policy can get at most about
-  # 1.9 prior standard deviations from the prior's mean (the best of 20
-  # normal samples); where near-deterministic logs pin the prior's scale to
-  # its floor, a wider floor is what lets the critic choose otherwise.
+  # The prior's own variance floor (None: min_variance, the paper's). The
+  # E-step weighs M samples of the prior, so the policy gets about as far
+  # from the prior's mean as the best of them, ≈ 1.9 prior standard
+  # deviations for M = 20. Where near-deterministic logs pin the prior's
+  # scale to its floor, a wider floor lets the critic choose otherwise —
+  # everywhere, its errors included (docs/results/sawyer_bring_to_corner.md,
+  # "What the E-step can reach").
   prior_min_variance: Optional[float] = None
   # MPO (Table 1, Appendix B.1).
   epsilon: float = 0.1

@@ -9,8 +9,8 @@ every --every steps prints: the green cube's position, the finger opening
 (and `grasp` while the grasp flag is up), the policy's and the prior's
 mean actions, the prior's vertical standard deviation (σz: the E-step
 weighs 20 of the prior's samples, so the policy gets little further
-than about 1.9 σz from the prior's mean), and the critic's Q(s, a) for the policy's
-action, the prior's, the policy's with full-speed descent (z = -1), and
+than about 1.9 σz from the prior's mean), and the critic's Q(s, a) for
+the policy's action, the prior's, the policy's with full-speed descent (z = -1), and
 the policy's with the hand heading straight for the target in x-y; and
 V̂(s), the mean Q of 20 actions sampled from the policy (as the MPO
 learners compute it; AWAC's takes `value_samples` of them, one by

@@ -49,6 +49,10 @@ _PICK_AND_PLACE = {
     # (docs/results/sawyer_bring_to_corner.md, "Data that roam")
     'pick_and_place_roam_stop': dict(detour=0.5, detour_margin=0.12,
                                      stop=0.02),
+    # so, and half the set-downs held still in closed fingers for 5-60
+    # steps before letting go ("Data that hold")
+    'pick_and_place_roam_stop_hold': dict(detour=0.5, detour_margin=0.12,
+                                          stop=0.02, hold=0.5),
 }
 
 

@@ -563,7 +563,10 @@ def build_parser() -> argparse.ArgumentParser:
                  '0.02, the cube is set down wherever the carry has got to; '
                  'pick_and_place_detour_stop: both; '
                  'pick_and_place_roam_stop: both, with detours out to 12 cm '
-                 'past the walls instead of 4)')
+                 'past the walls instead of 4; '
+                 'pick_and_place_roam_stop_hold: so, and half the '
+                 'set-downs are held still for 5-60 steps before the '
+                 'fingers open)')
   g.add_argument('--noise-levels', default='0.1,0.5,1.5',
                  help='Gaussian action noise of the scripted behaviours, in '
                  'half-ranges of each action (default 0.1,0.5,1.5)')

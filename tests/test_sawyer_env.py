@@ -211,6 +211,37 @@ def test_pick_and_place_stop_sets_the_cube_down_where_the_carry_got_to():
   assert obs_lib.field(timestep.observation, 'grasp')[0] < 0.5
 
 
+def test_pick_and_place_hold_keeps_the_set_down_cube_still_then_lets_go():
+  with pytest.raises(ValueError, match='hold is a probability'):
+    scripted.PickAndPlace(hold=-0.1)
+  env = SawyerStacking(task='bring_to_centre', seed=0)
+  place = np.array([0.06, -0.06])
+  controller = scripted.PickAndPlace(target_xy=place, hold=1.0,
+                                     rng=np.random.default_rng(0))
+  controller.HOLD_STEPS = (12, 12)
+  timestep = env.reset()
+  held_resting = []  # the actions while the cube rests on its place, held
+  for _ in range(199):
+    observation = timestep.observation
+    green = obs_lib.field(observation, 'green_pose')[:3]
+    action = controller(observation)
+    if (obs_lib.field(observation, 'grasp')[0] > 0.5 and
+        green[2] < rewards.CUBE_SIZE / 2 + 0.005 and
+        np.linalg.norm(green[:2] - place) < controller.PLACED):
+      held_resting.append(action)
+    timestep = env.step(action)
+  # Twelve steps held still in closed fingers, then the fingers open (the
+  # grasp flag drops a few steps after the first opening command).
+  held_resting = np.asarray(held_resting)
+  assert 13 <= len(held_resting) <= 20, len(held_resting)
+  np.testing.assert_allclose(held_resting[:, :4], 0.0, atol=1e-6)
+  np.testing.assert_array_equal(held_resting[:12, 4], -1.0)
+  np.testing.assert_array_equal(held_resting[12:, 4], 1.0)
+  green = obs_lib.field(timestep.observation, 'green_pose')[:3]
+  np.testing.assert_allclose(green[:2], place, atol=0.015)
+  assert obs_lib.field(timestep.observation, 'grasp')[0] < 0.5
+
+
 def test_pick_and_place_roam_carries_the_cube_far_past_the_walls():
   # pick_and_place_roam_stop's detours (12 cm past the walls) are within the
   # arm's reach: the cube is carried to such a waypoint, 10 cm past a wall.

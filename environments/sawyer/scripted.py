@@ -118,8 +118,14 @@ class PickAndPlace:
   carry on) the data then also hold the start of a set-down, anywhere on
   the way (docs/results/sawyer_bring_to_corner.md, "Data that start
   set-downs from a carry").
-  Apart from the target, the waypoint, the wanders and the stops the
-  actions are a function of the observation.
+  With `hold` > 0, once the cube rests on its place (a stop's included)
+  the hand with that probability keeps it there in closed fingers, still,
+  for a few steps (`HOLD_STEPS`) before letting go: without holds every
+  held, resting cube in the data is either let go at once or (just
+  picked) lifted, so a prior fitted to them lifts wherever it is not let
+  go (docs/results/sawyer_bring_to_corner.md, "Data that hold").
+  Apart from the target, the waypoint, the wanders, the stops and the
+  holds the actions are a function of the observation.
   """
 
   PLACED = 0.01  # m: the cube within this of the target (xy) is there
@@ -132,20 +138,24 @@ class PickAndPlace:
   FLOOR_BOUND = np.abs(rewards.CORNER_TARGET[:2])
   WANDER_STEPS = (3, 15)  # a wander's length, steps (uniform, inclusive)
   WANDER_FLOOR = 0.02  # m: a wander ends with the cube's bottom this low
+  HOLD_STEPS = (5, 60)  # a hold's length, steps (uniform, inclusive)
 
   def __init__(self, target_xy: Optional[Sequence[float]] = None,
                rng: Optional[np.random.Generator] = None,
                cube: str = 'green', carry_height: float = 0.12,
                keep_away: bool = False, detour: float = 0.0,
-               wander: float = 0.0, stop: float = 0.0,
+               wander: float = 0.0, stop: float = 0.0, hold: float = 0.0,
                detour_margin: float = DETOUR_MARGIN):
-    for name, p in (('detour', detour), ('wander', wander), ('stop', stop)):
+    for name, p in (('detour', detour), ('wander', wander), ('stop', stop),
+                    ('hold', hold)):
       if not 0.0 <= p <= 1.0:
         raise ValueError(f'{name} is a probability, got {p}')
     if detour_margin < 0:
       raise ValueError(f'detour_margin is a distance, got {detour_margin}')
     self._wander = wander
     self._stop = stop
+    self._hold = hold
+    self._hold_left = None  # steps still to hold, once the cube rests there
     self._wander_left, self._wander_speed = 0, 0.0
     self._target = None if target_xy is None else np.asarray(target_xy, float)
     self._rng = rng or np.random.default_rng()
@@ -208,7 +218,15 @@ class PickAndPlace:
       self._target, self._via = cube_pos[:2].copy(), None
       to_target, there = np.zeros(2), True
     if held:
-      if there and resting:  # set down: let go
+      if there and resting:  # set down: hold it still a while, or let go
+        if self._hold_left is None:  # drawn once, at the first set-down
+          self._hold_left = (
+              int(self._rng.integers(self.HOLD_STEPS[0],
+                                     self.HOLD_STEPS[1] + 1))
+              if self._hold and self._rng.uniform() < self._hold else 0)
+        if self._hold_left:
+          self._hold_left -= 1
+          return _action(grip_pos, grip_pos, 0.0, -1.0)
         return _action(grip_pos, grip_pos, 0.0, 1.0)
       if there:  # above the place: lower
         goal = np.array([*(grip_pos[:2] + to_target), grip_pos[2]

@@ -5,7 +5,9 @@ Loads the latest checkpoint of an ABM+MPO / BM+MPO / MPO or AWAC run (for
 AWAC, Q is the minimum of its two critics, as its learner takes it) on a
 single `sawyer:bring_to_*` task, acts with the RL policy's mean action on
 the cell seeded --seed (sawyer_rollouts.py uses 1000, 1001, ...), and
-every --every steps prints: the green cube's position, the finger opening
+every --every steps prints: the green cube's position, the nearest other
+cube's offset from it (x-y distance, height difference: a cube under the
+green one, or in its way, shows here), the finger opening
 (and `grasp` while the grasp flag is up), the policy's and the prior's
 mean actions, the prior's vertical standard deviation (σz: the E-step
 weighs 20 of the prior's samples, so the policy gets little further
@@ -145,9 +147,14 @@ def main():
         probes['prior'] = dists['prior'].mean()[0].numpy()
       values = dict(zip(probes, q(observation, list(probes.values()))))
       value = v_hat(observation[None])[0]
+      others = np.array([obs_lib.field(observation, f'{c}_pose')[:3]
+                         for c in obs_lib.CUBES if c != 'green']) - cube
+      near = others[np.argmin(np.linalg.norm(others[:, :2], axis=1))]
       fingers = obs_lib.field(observation, 'finger_angle')[0]
       grasp = obs_lib.field(observation, 'grasp')[0]
-      print(f'step {step:3d}  cube {np.round(100 * cube, 1)}  fingers '
+      print(f'step {step:3d}  cube {np.round(100 * cube, 1)}  nearest '
+            f'cube {100 * np.linalg.norm(near[:2]):.1f} cm off, '
+            f'{100 * near[2]:+.1f} cm  fingers '
             f'{fingers:.2f}{" grasp" if grasp > 0.5 else ""}  policy '
             f'{np.round(action, 2)}'
             + (f'  prior {np.round(probes["prior"], 2)} σz '

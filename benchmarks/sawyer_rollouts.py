@@ -10,7 +10,10 @@ the centre for other tasks); with --dataset (repeatable), the logged
 episodes relabelled for the task (their own starts), and the closest the
 cube comes to the target in them.
 
-Prints a Markdown table (and writes it to --out if given).
+Prints a Markdown table, then one of what the episodes the wrist-force
+limit ended were pressing on (the fingers on another cube, a wall or the
+floor; the held cube onto another cube or the floor; ...: contacts at the
+last step), and writes both to --out if given.
 
 Usage:
   python benchmarks/sawyer_rollouts.py runs/corner/abm_mpo/seed0 \
@@ -29,9 +32,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 def rollouts(env_id, make_act, episodes):
   """make_act() -> one episode's act(observation) -> action; per episode
-  (return, grasped, final green position, steps)."""
+  (return, grasped, final green position, steps, what it pressed on if the
+  wrist-force limit ended it: one of env.ENDINGS, else None)."""
   import numpy as np
   import environments
+  from environments.sawyer import env as env_lib
   from environments.sawyer import observations as obs_lib
   out = []
   for episode in range(episodes):
@@ -43,9 +48,12 @@ def rollouts(env_id, make_act, episodes):
       total += float(timestep.reward)
       grasped |= obs_lib.field(timestep.observation, 'grasp')[0] > 0.5
       steps += 1
+    ending = None
+    if steps < env_lib.EPISODE_STEPS:
+      ending = env.pressed_on()
     out.append((total, grasped,
                 obs_lib.field(timestep.observation, 'green_pose')[:3].copy(),
-                steps))
+                steps, ending))
   return out
 
 
@@ -68,7 +76,7 @@ def logged(directory, env_id):
     out.append((float(episode.reward.sum()),
                 bool((obs_lib.field(episode.observation, 'grasp')[:, 0]
                       > 0.5).any()),
-                green[-1].copy(), len(episode.observation) - 1))
+                green[-1].copy(), len(episode.observation) - 1, None))
     if target is not None:
       closest = min(closest, np.linalg.norm(green - target, axis=-1).min())
   return out, closest
@@ -181,13 +189,40 @@ def main():
   table = '\n'.join(lines)
   print(f'{env_id}, {args.episodes} episodes per row (cells seeded 1000+):')
   print(table)
+  endings = _endings_table(rows[len(args.dataset):], goal)
+  print('\nWhat the wrist-force endings pressed on (contacts at the last '
+        'step); in brackets, how many of them with the cube within 5 cm '
+        'of the target in x-y:')
+  print(endings)
   for name, distance in closest.items():
     if target is not None:
       print(f'the closest the cube comes to the target in {name}: '
             f'{100 * distance:.1f} cm')
   if args.out:
     with open(args.out, 'w') as f:
-      f.write(table + '\n')
+      f.write(table + '\n\n' + endings + '\n')
+
+
+def _endings_table(rows, goal) -> str:
+  """Markdown: per row, the wrist-force endings by what they pressed on
+  (the env.ENDINGS seen in any row), and the median step they came at."""
+  import numpy as np
+  from environments.sawyer import env as env_lib
+  seen = [e for e in env_lib.ENDINGS if any(r[4] == e for _, res in rows
+                                    for r in res)]
+  lines = ['| policy | wrist-force endings | step (median) | '
+           + ' | '.join(seen) + ' |', '|' + '---|' * (3 + len(seen))]
+  for label, results in rows:
+    ended = [r for r in results if r[4] is not None]
+    cells = []
+    for ending in seen:
+      these = [r for r in ended if r[4] == ending]
+      near = sum(np.linalg.norm(r[2][:2] - goal) < 0.05 for r in these)
+      cells.append(f'{len(these)} ({near})' if these else '')
+    step = f'{np.median([r[3] for r in ended]):.0f}' if ended else ''
+    lines.append(f'| {label.split(" (")[0]} | {len(ended)}/{len(results)} '
+                 f'| {step} | ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines)
 
 
 if __name__ == '__main__':

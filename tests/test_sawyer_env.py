@@ -36,6 +36,40 @@ def test_driving_into_the_table_terminates_on_wrist_force():
   assert timestep.last() and timestep.discount == 0.0, step
   assert np.abs(env.wrist_force()).max() > 20.0
   assert step < 100  # long before the 200-step limit
+  # What the open fingers came down on (the cubes or the basket's floor).
+  gripper = {'left_pad', 'right_pad', 'palm'}
+  pressed = {b if a in gripper else a for a, b in env.contacts()
+             if (a in gripper) != (b in gripper)}
+  assert pressed and pressed <= {'green', 'yellow', 'blue', 'basket_floor'}
+  assert env.pressed_on() == ('fingers on another cube'
+                              if pressed - {'green', 'basket_floor'} else
+                              'fingers on the floor' if 'basket_floor'
+                              in pressed else
+                              'fingers on the green cube (not held)')
+
+
+@pytest.mark.parametrize('onto', ['the floor', 'another cube'])
+def test_pressing_a_held_cube_down_ends_on_what_it_pressed_onto(onto):
+  env = SawyerStacking(task='lift', seed=0)
+  controller = scripted.PickAndLift()
+  timestep = env.reset()
+  while obs_lib.field(timestep.observation, 'green_pose')[2] < 0.1:
+    timestep = env.step(controller(timestep.observation))
+  # Carry it over the yellow cube (or not), then press it down, held.
+  for step in range(200):
+    observation = timestep.observation
+    offset = (obs_lib.field(observation, 'yellow_pose')[:2] -
+              obs_lib.field(observation, 'green_pose')[:2])
+    if onto == 'the floor' or np.linalg.norm(offset) < 0.005:
+      action = [0., 0., -1., 0., -1.]
+    else:
+      action = [*np.clip(20 * offset, -1, 1), 0., 0., -1.]
+    timestep = env.step(action)
+    if timestep.last():
+      break
+  assert timestep.discount == 0.0, step  # the wrist-force limit
+  assert obs_lib.field(timestep.observation, 'grasp')[0] == 1.0
+  assert env.pressed_on() == f'held cube onto {onto}'
 
 
 def test_episodes_last_200_steps_without_contact():

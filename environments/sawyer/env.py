@@ -32,6 +32,13 @@ MAX_WRIST_FORCE = 20.0  # N, any axis
 ACTION_LIMITS = np.array([0.07, 0.07, 0.07, 1.0, 1.0])
 FINGER_SPEED = 0.1  # m/s per finger at |action| = 1
 HOME_ABOVE_FLOOR = 0.15  # m, grip site above the basket floor at reset
+GRIPPER = ('left_pad', 'right_pad', 'palm')  # geoms of the hand
+# What the hand may be pressing on when the wrist-force limit ends an
+# episode (SawyerStacking.pressed_on), in the order it picks one.
+ENDINGS = ('held cube onto another cube', 'held cube against a wall',
+           'held cube onto the floor', 'fingers on another cube',
+           'fingers on a wall', 'fingers on the floor',
+           'fingers on the green cube (not held)', 'other')
 
 
 def _down_error(rotation: np.ndarray) -> np.ndarray:
@@ -188,6 +195,49 @@ class SawyerStacking(dm_env.Environment):
 
   def wrist_force(self) -> np.ndarray:
     return self._data.sensor('wrist_force').data.copy()
+
+  def contacts(self) -> list:
+    """The pairs of geoms touching now, each once and in name order (a geom
+    without a name by its body's: the arm's links), e.g. ('green',
+    'left_pad'); for telling what the hand was pressing on when the
+    wrist-force limit ended an episode."""
+    m, d = self._model, self._data
+
+    def name(geom):
+      return m.geom(geom).name or m.body(m.geom_bodyid[geom]).name
+
+    return sorted({tuple(sorted((name(c.geom1), name(c.geom2))))
+                   for c in d.contact[:d.ncon]})
+
+  def pressed_on(self) -> str:
+    """Which of ENDINGS the hand is pressing on now, from the contacts:
+    while both fingers hold the green cube, what the cube touches (the
+    fingertips reach the floor with a held cube's bottom, so a held cube
+    pressed down touches both); else what the fingers touch."""
+
+    def kind(name):
+      if name == 'green':
+        return 'the green cube'
+      if name in model_lib.CUBE_COLOURS:
+        return 'another cube'
+      if name.startswith('basket_wall'):
+        return 'a wall'
+      return 'the floor' if name in ('basket_floor', 'table') else 'the arm'
+
+    contacts = self.contacts()
+    hand = {kind(b if a in GRIPPER else a) for a, b in contacts
+            if (a in GRIPPER) != (b in GRIPPER)}
+    cube = {kind(b if a == 'green' else a) for a, b in contacts
+            if 'green' in (a, b) and not {a, b} & set(GRIPPER)}
+    candidates = [f'fingers on {k}' for k in hand - {'the green cube'}]
+    if self._grasped('green'):
+      candidates += [f'held cube onto {k}' for k in cube - {'a wall'}]
+      candidates += ['held cube against a wall'] if 'a wall' in cube else []
+    elif 'the green cube' in hand:
+      candidates.append('fingers on the green cube (not held)')
+    # The hand on the arm's own links is not a listed ending: 'other'.
+    return min((c for c in candidates if c in ENDINGS), key=ENDINGS.index,
+               default='other')
 
   def _observation(self) -> np.ndarray:
     m, d = self._model, self._data

@@ -62,7 +62,7 @@ def _gripper() -> str:
   joint is the half-opening (0: closed)."""
   return f'''
       <site name="wrist" pos="0 0 0" size="0.01"/>
-      <geom type="cylinder" size="0.04 0.03" pos="0 0 0.03" rgba="0.2 0.2 0.2 1" mass="0.3"/>
+      <geom name="palm" type="cylinder" size="0.04 0.03" pos="0 0 0.03" rgba="0.2 0.2 0.2 1" mass="0.3"/>
       <site name="grip" pos="0 0 {GRIPPER_LENGTH}" size="0.008" rgba="1 0 0 0.5"/>
       <body name="left_finger" pos="0 0 0.11">
         <joint name="left_finger" type="slide" axis="0 1 0" range="0 {FINGER_STROKE}" damping="5"/>
@@ -105,11 +105,13 @@ def _basket() -> str:
   hx, hy = rewards.BASKET_HALF_EXTENT
   cx, cy, floor = BASKET_FLOOR
   wall, height = 0.01, 0.06
-  walls = [(cx + hx + wall, cy, wall, hy + wall), (cx - hx - wall, cy, wall, hy + wall),
-           (cx, cy + hy + wall, hx + wall, wall), (cx, cy - hy - wall, hx + wall, wall)]
+  walls = [('+x', cx + hx + wall, cy, wall, hy + wall),
+           ('-x', cx - hx - wall, cy, wall, hy + wall),
+           ('+y', cx, cy + hy + wall, hx + wall, wall),
+           ('-y', cx, cy - hy - wall, hx + wall, wall)]
   geoms = ''.join(
-      f'<geom type="box" size="{sx} {sy} {height / 2}" pos="{x} {y} {floor + height / 2}" rgba="0.6 0.5 0.4 1"/>'
-      for x, y, sx, sy in walls)
+      f'<geom name="basket_wall{side}" type="box" size="{sx} {sy} {height / 2}" pos="{x} {y} {floor + height / 2}" rgba="0.6 0.5 0.4 1"/>'
+      for side, x, y, sx, sy in walls)
   return (f'<geom name="basket_floor" type="box" size="{hx} {hy} 0.005" '
           f'pos="{cx} {cy} {floor - 0.005}" rgba="0.6 0.5 0.4 1"/>' + geoms)
 

@@ -8,7 +8,11 @@ Reference rows: the zero action, and the scripted pick-and-place commanded
 to put the cube at the task's target (bring_to_corner, bring_to_centre;
 the centre for other tasks); with --dataset (repeatable), the logged
 episodes relabelled for the task (their own starts), and the closest the
-cube comes to the target in them.
+cube comes to the target in them. The cubes start anywhere in the basket,
+so in some cells another cube stands on the target (a cube set down
+there would overlap it): only pushing it away would let the green cube
+there, which the logs never do, so the done count is also given over the
+other cells.
 
 Prints a Markdown table, then one of what the episodes the wrist-force
 limit ended were pressing on (the fingers on another cube, a wall or the
@@ -30,18 +34,34 @@ os.environ.setdefault('MUJOCO_GL', 'egl')
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+def taken(observation, target) -> bool:
+  """Whether another cube stands where the green one is to go: a cube set
+  down at `target` would overlap it (the cubes start square to the
+  basket)."""
+  import numpy as np
+  from environments.sawyer import observations as obs_lib
+  from environments.sawyer import rewards
+  return target is not None and any(
+      np.all(np.abs(obs_lib.field(observation, f'{c}_pose')[:2] - target[:2])
+             < rewards.CUBE_SIZE) for c in obs_lib.CUBES if c != 'green')
+
+
 def rollouts(env_id, make_act, episodes):
   """make_act() -> one episode's act(observation) -> action; per episode
   (return, grasped, final green position, steps, what it pressed on if the
-  wrist-force limit ended it: one of env.ENDINGS, else None)."""
+  wrist-force limit ended it: one of env.ENDINGS, else None, whether
+  another cube stood on the task's target at the start)."""
   import numpy as np
   import environments
   from environments.sawyer import env as env_lib
   from environments.sawyer import observations as obs_lib
+  from environments.sawyer import rewards
+  target = rewards.BRING_TARGETS.get(env_id.split(':')[1])
   out = []
   for episode in range(episodes):
     env = environments.make(env_id, seed=1000 + episode)
     timestep, total, grasped, steps = env.reset(), 0., False, 0
+    start_taken = taken(timestep.observation, target)
     act = make_act()
     while not timestep.last():
       timestep = env.step(act(timestep.observation))
@@ -53,7 +73,7 @@ def rollouts(env_id, make_act, episodes):
       ending = env.pressed_on()
     out.append((total, grasped,
                 obs_lib.field(timestep.observation, 'green_pose')[:3].copy(),
-                steps, ending))
+                steps, ending, start_taken))
   return out
 
 
@@ -76,7 +96,8 @@ def logged(directory, env_id):
     out.append((float(episode.reward.sum()),
                 bool((obs_lib.field(episode.observation, 'grasp')[:, 0]
                       > 0.5).any()),
-                green[-1].copy(), len(episode.observation) - 1, None))
+                green[-1].copy(), len(episode.observation) - 1, None,
+                taken(episode.observation[0], target)))
     if target is not None:
       closest = min(closest, np.linalg.norm(green - target, axis=-1).min())
   return out, closest
@@ -150,7 +171,7 @@ def main():
       settings = ''.join(f', {key}={value}' for key, value
                          in sorted(config.agent_config.items()))
       settings += f', {config.samples_per_insert:g} samples per insert'
-      rows.append((f'{config.agent} {label} ({config.steps} steps, '
+      rows.append((f'{run_dir}: {config.agent} {label} ({config.steps} steps, '
                    f'{config.snippet_length}-row snippets{settings}, data '
                    f'{os.path.basename(config.dataset_dir.rstrip("/"))})',
                    rollouts(env_id, lambda a=act: a, args.episodes)))
@@ -160,7 +181,8 @@ def main():
   if target is not None:
     header += ['cube to target at the end (median)',
                f'within {100 * rewards.BRING_TOLERANCE:.0f} cm (done) at '
-               'the end', 'within 5 cm at the end',
+               'the end', f'of them, where no other cube stood on the '
+               'target at the start', 'within 5 cm at the end',
                'cube to target in x-y (median)',
                'cube height at the end (median)',
                'cube outside the basket at the end']
@@ -178,9 +200,11 @@ def main():
       distance = np.array([np.linalg.norm(r[2] - target) for r in results])
       in_xy = np.array([np.linalg.norm(r[2][:2] - target[:2])
                         for r in results])
+      done = distance < rewards.BRING_TOLERANCE
+      free = ~np.array([r[5] for r in results])
       row += [f'{100 * np.median(distance):.1f} cm',
-              f'{int((distance < rewards.BRING_TOLERANCE).sum())}'
-              f'/{len(results)}',
+              f'{int(done.sum())}/{len(results)}',
+              f'{int((done & free).sum())}/{int(free.sum())}',
               f'{int((distance < 0.05).sum())}/{len(results)}',
               f'{100 * np.median(in_xy):.1f} cm',
               f'{100 * np.median([r[2][2] for r in results]):.1f} cm',
@@ -194,6 +218,14 @@ def main():
         'step); in brackets, how many of them with the cube within 5 cm '
         'of the target in x-y:')
   print(endings)
+  if target is not None:
+    cells = _cells_table(rows[len(args.dataset):], target)
+    print('\nCell by cell (seeds 1000+, left to right): D the cube ended '
+          'within 2 cm of the target, n within 5 cm, F on the wrist-force '
+          'limit (else), . otherwise; # another cube stood on the target '
+          'at the start:')
+    print(cells)
+    endings += '\n\n' + cells
   for name, distance in closest.items():
     if target is not None:
       print(f'the closest the cube comes to the target in {name}: '
@@ -201,6 +233,28 @@ def main():
   if args.out:
     with open(args.out, 'w') as f:
       f.write(table + '\n\n' + endings + '\n')
+
+
+def _cells_table(rows, target) -> str:
+  """Markdown: per row, one letter per cell (see the caption in main())."""
+  import numpy as np
+  from environments.sawyer import rewards
+
+  def letter(r):
+    distance = np.linalg.norm(r[2] - target)
+    if distance < rewards.BRING_TOLERANCE:
+      return 'D'
+    if distance < 0.05:
+      return 'n'
+    return 'F' if r[4] is not None else '.'
+
+  lines = ['| policy | cells |', '|---|---|',
+           '| (another cube on the target) | `'
+           + ''.join('#' if r[5] else '.' for r in rows[0][1]) + '` |']
+  for label, results in rows:
+    lines.append(f'| {label.split(" (")[0]} | `'
+                 + ''.join(letter(r) for r in results) + '` |')
+  return '\n'.join(lines)
 
 
 def _endings_table(rows, goal) -> str:

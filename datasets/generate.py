@@ -53,6 +53,11 @@ _PICK_AND_PLACE = {
     # steps before letting go ("Data that hold")
     'pick_and_place_roam_stop_hold': dict(detour=0.5, detour_margin=0.12,
                                           stop=0.02, hold=0.5),
+    # so, and one place in ten on top of another cube, which the set-down
+    # presses the green cube onto until the wrist-force limit ends the
+    # episode ("What ends the episodes")
+    'pick_and_place_roam_stop_hold_onto': dict(
+        detour=0.5, detour_margin=0.12, stop=0.02, hold=0.5, onto=0.1),
 }
 
 

@@ -566,7 +566,9 @@ def build_parser() -> argparse.ArgumentParser:
                  'past the walls instead of 4; '
                  'pick_and_place_roam_stop_hold: so, and half the '
                  'set-downs are held still for 5-60 steps before the '
-                 'fingers open)')
+                 'fingers open; pick_and_place_roam_stop_hold_onto: so, and '
+                 'one place in ten is on top of another cube, which the '
+                 'green cube is pressed onto until the wrist-force limit)')
   g.add_argument('--noise-levels', default='0.1,0.5,1.5',
                  help='Gaussian action noise of the scripted behaviours, in '
                  'half-ranges of each action (default 0.1,0.5,1.5)')

@@ -276,6 +276,32 @@ def test_pick_and_place_hold_keeps_the_set_down_cube_still_then_lets_go():
   assert obs_lib.field(timestep.observation, 'grasp')[0] < 0.5
 
 
+def test_pick_and_place_onto_presses_the_cube_onto_another_until_the_limit():
+  with pytest.raises(ValueError, match='onto is a probability'):
+    scripted.PickAndPlace(onto=1.5)
+  env = SawyerStacking(task='bring_to_corner', seed=0)
+  controller = scripted.PickAndPlace(onto=1.0, rng=np.random.default_rng(0))
+  timestep = env.reset()
+  first = timestep.observation
+  while not timestep.last():
+    timestep = env.step(controller(timestep.observation))
+  # The place was drawn on another cube, give or take half a cube ...
+  assert min(np.abs(controller.target_xy - obs_lib.field(
+      first, f'{c}_pose')[:2]).max() for c in ('yellow', 'blue')) <= (
+          rewards.CUBE_SIZE / 2)
+  # ... and the held cube was pressed onto it: the wrist-force limit.
+  assert timestep.discount == 0.0
+  assert env.pressed_on() == 'held cube onto another cube'
+  # With onto=0 places stay on free floor (test above), drawing nothing more.
+  rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+  plain = scripted.PickAndPlace(rng=rng_a)
+  no_onto = scripted.PickAndPlace(rng=rng_b, onto=0.0)
+  observation = env.reset()
+  plain(observation.observation)
+  no_onto(observation.observation)
+  np.testing.assert_array_equal(plain.target_xy, no_onto.target_xy)
+
+
 def test_pick_and_place_roam_carries_the_cube_far_past_the_walls():
   # pick_and_place_roam_stop's detours (12 cm past the walls) are within the
   # arm's reach: the cube is carried to such a waypoint, 10 cm past a wall.

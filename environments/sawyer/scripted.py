@@ -124,8 +124,17 @@ class PickAndPlace:
   held, resting cube in the data is either let go at once or (just
   picked) lifted, so a prior fitted to them lifts wherever it is not let
   go (docs/results/sawyer_bring_to_corner.md, "Data that hold").
-  Apart from the target, the waypoint, the wanders, the stops and the
-  holds the actions are a function of the observation.
+  With `onto` > 0, an episode's place is with that probability drawn on
+  top of another cube (its centre, give or take half a cube) instead of
+  on free floor: the set-down, which lowers the cube's bottom to the
+  floor, then presses it onto the other cube until the wrist-force limit
+  ends the episode — the mistake learned policies make where another cube
+  stands on or by their target, which a controller that only sets down
+  on free floor never shows in the logs
+  (docs/results/sawyer_bring_to_corner.md, "What ends the episodes").
+  Apart from the target, the waypoint, the wanders, the stops, the holds
+  and the places on other cubes the actions are a function of the
+  observation.
   """
 
   PLACED = 0.01  # m: the cube within this of the target (xy) is there
@@ -145,9 +154,9 @@ class PickAndPlace:
                cube: str = 'green', carry_height: float = 0.12,
                keep_away: bool = False, detour: float = 0.0,
                wander: float = 0.0, stop: float = 0.0, hold: float = 0.0,
-               detour_margin: float = DETOUR_MARGIN):
+               onto: float = 0.0, detour_margin: float = DETOUR_MARGIN):
     for name, p in (('detour', detour), ('wander', wander), ('stop', stop),
-                    ('hold', hold)):
+                    ('hold', hold), ('onto', onto)):
       if not 0.0 <= p <= 1.0:
         raise ValueError(f'{name} is a probability, got {p}')
     if detour_margin < 0:
@@ -155,6 +164,7 @@ class PickAndPlace:
     self._wander = wander
     self._stop = stop
     self._hold = hold
+    self._onto = onto
     self._hold_left = None  # steps still to hold, once the cube rests there
     self._wander_left, self._wander_speed = 0, 0.0
     self._target = None if target_xy is None else np.asarray(target_xy, float)
@@ -187,6 +197,12 @@ class PickAndPlace:
     return bool(np.all(np.abs(xy) <= self.FLOOR_BOUND))
 
   def _draw_target(self, observation: np.ndarray) -> np.ndarray:
+    if self._onto and self._rng.uniform() < self._onto:  # on another cube
+      others = [c for c in obs_lib.CUBES if c != self._cube]
+      other = others[int(self._rng.integers(len(others)))]
+      half = rewards.CUBE_SIZE / 2
+      return (obs_lib.field(observation, f'{other}_pose')[:2] +
+              self._rng.uniform(-half, half, 2))
     avoid = ([rewards.CENTRE_TARGET[:2], rewards.CORNER_TARGET[:2]]
              if self._keep_away else [])
     while True:

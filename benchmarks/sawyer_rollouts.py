@@ -14,10 +14,12 @@ there would overlap it): only pushing it away would let the green cube
 there, which the logs never do, so the done count is also given over the
 other cells.
 
-Prints a Markdown table, then one of what the episodes the wrist-force
+Prints a Markdown table; then one of what the episodes the wrist-force
 limit ended were pressing on (the fingers on another cube, a wall or the
 floor; the held cube onto another cube or the floor; ...: contacts at the
-last step), and writes both to --out if given.
+last step); then, for a bring task, a line per policy with a letter per
+cell (done, near, force-limit ending) under one marking the cells whose
+target is taken. Writes them all to --out if given.
 
 Usage:
   python benchmarks/sawyer_rollouts.py runs/corner/abm_mpo/seed0 \
@@ -181,8 +183,8 @@ def main():
   if target is not None:
     header += ['cube to target at the end (median)',
                f'within {100 * rewards.BRING_TOLERANCE:.0f} cm (done) at '
-               'the end', f'of them, where no other cube stood on the '
-               'target at the start', 'within 5 cm at the end',
+               'the end', 'done, of the cells where no other cube stood '
+               'on the target at the start', 'within 5 cm at the end',
                'cube to target in x-y (median)',
                'cube height at the end (median)',
                'cube outside the basket at the end']

@@ -10,9 +10,9 @@ the centre for other tasks); with --dataset (repeatable), the logged
 episodes relabelled for the task (their own starts), and the closest the
 cube comes to the target in them. The cubes start anywhere in the basket,
 so in some cells another cube stands on the target (a cube set down
-there would overlap it): only pushing it away would let the green cube
-there, which the logs never do, so the done count is also given over the
-other cells.
+there would overlap it): the green cube gets within the tolerance there
+only squeezed in beside it, if at all, or by pushing it away, which the
+logs never do; so the done count is also given over the other cells.
 
 Prints a Markdown table; then one of what the episodes the wrist-force
 limit ended were pressing on (the fingers on another cube, a wall or the

@@ -30,17 +30,33 @@ Usage:
 import argparse
 import os
 import sys
+from typing import NamedTuple, Optional
+
+import numpy as np
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('MUJOCO_GL', 'egl')
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+NEAR = 0.05  # m: "within 5 cm" of the target
+
+
+class Episode(NamedTuple):
+  """One episode's outcome, as the tables count it."""
+  ret: float  # return
+  grasped: bool  # the grasp flag was up at some step
+  green: np.ndarray  # the green cube's final position
+  steps: int
+  ending: Optional[str]  # one of env.ENDINGS if the wrist-force limit
+  # ended it, else None
+  taken: bool  # another cube stood on the task's target at the start
+
+
 def taken(observation, target) -> bool:
   """Whether another cube stands where the green one is to go: a cube set
   down at `target` would overlap it (the cubes start square to the
   basket)."""
-  import numpy as np
   from environments.sawyer import observations as obs_lib
   from environments.sawyer import rewards
   return target is not None and any(
@@ -49,11 +65,8 @@ def taken(observation, target) -> bool:
 
 
 def rollouts(env_id, make_act, episodes):
-  """make_act() -> one episode's act(observation) -> action; per episode
-  (return, grasped, final green position, steps, what it pressed on if the
-  wrist-force limit ended it: one of env.ENDINGS, else None, whether
-  another cube stood on the task's target at the start)."""
-  import numpy as np
+  """make_act() -> one episode's act(observation) -> action; an Episode
+  per episode."""
   import environments
   from environments.sawyer import env as env_lib
   from environments.sawyer import observations as obs_lib
@@ -73,9 +86,10 @@ def rollouts(env_id, make_act, episodes):
     ending = None
     if steps < env_lib.EPISODE_STEPS:
       ending = env.pressed_on()
-    out.append((total, grasped,
-                obs_lib.field(timestep.observation, 'green_pose')[:3].copy(),
-                steps, ending, start_taken))
+    out.append(Episode(
+        total, grasped,
+        obs_lib.field(timestep.observation, 'green_pose')[:3].copy(), steps,
+        ending, start_taken))
   return out
 
 
@@ -83,7 +97,6 @@ def logged(directory, env_id):
   """The logged episodes in `directory` relabelled for `env_id`'s task (as
   the restorers relabel them), as rollouts() gives them; and the closest
   the cube comes to the task's target (m) in any of their steps."""
-  import numpy as np
   import environments
   from datasets import episodes as episodes_lib
   from environments.sawyer import observations as obs_lib
@@ -95,11 +108,11 @@ def logged(directory, env_id):
     episode = episodes_lib.relabelled(episodes_lib.read_episode(path),
                                       reward_fn, observation_fn)
     green = obs_lib.field(episode.observation, 'green_pose')[:, :3]
-    out.append((float(episode.reward.sum()),
-                bool((obs_lib.field(episode.observation, 'grasp')[:, 0]
-                      > 0.5).any()),
-                green[-1].copy(), len(episode.observation) - 1, None,
-                taken(episode.observation[0], target)))
+    out.append(Episode(
+        float(episode.reward.sum()),
+        bool((obs_lib.field(episode.observation, 'grasp')[:, 0] > 0.5).any()),
+        green[-1].copy(), len(episode.observation) - 1, None,
+        taken(episode.observation[0], target)))
     if target is not None:
       closest = min(closest, np.linalg.norm(green - target, axis=-1).min())
   return out, closest
@@ -115,7 +128,6 @@ def main():
                       'dataset, relabelled for the runs\' task (repeatable)')
   args = parser.parse_args()
 
-  import numpy as np
   import tensorflow as tf
   from agents import networks
   from agents import registry
@@ -193,24 +205,24 @@ def main():
   outside = lambda position: bool(np.any(np.abs(position[:2]) > inside))
   lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
   for label, results in rows:
-    returns = np.array([r[0] for r in results])
+    returns = np.array([r.ret for r in results])
     row = [label, f'{returns.mean():.1f} ± {returns.std():.1f}',
-           f'{sum(r[1] for r in results)}/{len(results)}',
-           f'{sum(r[3] < env_lib.EPISODE_STEPS for r in results)}'
+           f'{sum(r.grasped for r in results)}/{len(results)}',
+           f'{sum(r.steps < env_lib.EPISODE_STEPS for r in results)}'
            f'/{len(results)}']
     if target is not None:
-      distance = np.array([np.linalg.norm(r[2] - target) for r in results])
-      in_xy = np.array([np.linalg.norm(r[2][:2] - target[:2])
+      distance = np.array([np.linalg.norm(r.green - target) for r in results])
+      in_xy = np.array([np.linalg.norm(r.green[:2] - target[:2])
                         for r in results])
       done = distance < rewards.BRING_TOLERANCE
-      free = ~np.array([r[5] for r in results])
+      free = ~np.array([r.taken for r in results])
       row += [f'{100 * np.median(distance):.1f} cm',
               f'{int(done.sum())}/{len(results)}',
               f'{int((done & free).sum())}/{int(free.sum())}',
-              f'{int((distance < 0.05).sum())}/{len(results)}',
+              f'{int((distance < NEAR).sum())}/{len(results)}',
               f'{100 * np.median(in_xy):.1f} cm',
-              f'{100 * np.median([r[2][2] for r in results]):.1f} cm',
-              f'{sum(outside(r[2]) for r in results)}/{len(results)}']
+              f'{100 * np.median([r.green[2] for r in results]):.1f} cm',
+              f'{sum(outside(r.green) for r in results)}/{len(results)}']
     lines.append('| ' + ' | '.join(row) + ' |')
   table = '\n'.join(lines)
   print(f'{env_id}, {args.episodes} episodes per row (cells seeded 1000+):')
@@ -239,20 +251,19 @@ def main():
 
 def _cells_table(rows, target) -> str:
   """Markdown: per row, one letter per cell (see the caption in main())."""
-  import numpy as np
   from environments.sawyer import rewards
 
   def letter(r):
-    distance = np.linalg.norm(r[2] - target)
+    distance = np.linalg.norm(r.green - target)
     if distance < rewards.BRING_TOLERANCE:
       return 'D'
-    if distance < 0.05:
+    if distance < NEAR:
       return 'n'
-    return 'F' if r[4] is not None else '.'
+    return 'F' if r.ending is not None else '.'
 
   lines = ['| policy | cells |', '|---|---|',
            '| (another cube on the target) | `'
-           + ''.join('#' if r[5] else '.' for r in rows[0][1]) + '` |']
+           + ''.join('#' if r.taken else '.' for r in rows[0][1]) + '` |']
   for label, results in rows:
     lines.append(f'| {label.split(" (")[0]} | `'
                  + ''.join(letter(r) for r in results) + '` |')
@@ -262,20 +273,19 @@ def _cells_table(rows, target) -> str:
 def _endings_table(rows, goal) -> str:
   """Markdown: per row, the wrist-force endings by what they pressed on
   (the env.ENDINGS seen in any row), and the median step they came at."""
-  import numpy as np
   from environments.sawyer import env as env_lib
-  seen = [e for e in env_lib.ENDINGS if any(r[4] == e for _, res in rows
+  seen = [e for e in env_lib.ENDINGS if any(r.ending == e for _, res in rows
                                     for r in res)]
   lines = ['| policy | wrist-force endings | step (median) | '
            + ' | '.join(seen) + ' |', '|' + '---|' * (3 + len(seen))]
   for label, results in rows:
-    ended = [r for r in results if r[4] is not None]
+    ended = [r for r in results if r.ending is not None]
     cells = []
     for ending in seen:
-      these = [r for r in ended if r[4] == ending]
-      near = sum(np.linalg.norm(r[2][:2] - goal) < 0.05 for r in these)
+      these = [r for r in ended if r.ending == ending]
+      near = sum(np.linalg.norm(r.green[:2] - goal) < NEAR for r in these)
       cells.append(f'{len(these)} ({near})' if these else '')
-    step = f'{np.median([r[3] for r in ended]):.0f}' if ended else ''
+    step = f'{np.median([r.steps for r in ended]):.0f}' if ended else ''
     lines.append(f'| {label.split(" (")[0]} | {len(ended)}/{len(results)} '
                  f'| {step} | ' + ' | '.join(cells) + ' |')
   return '\n'.join(lines)

@@ -12,7 +12,9 @@ cube comes to the target in them. The cubes start anywhere in the basket,
 so in some cells another cube stands on the target (a cube set down
 there would overlap it): the green cube gets within the tolerance there
 only squeezed in beside it, if at all, or by pushing it away, which the
-logs never do; so the done count is also given over the other cells.
+logs never do; so the done count is also given over the other cells, and --free-cells
+takes only cells whose target is free (the first --episodes of seeds
+1000, 1001, ... that are: the same cells for every row again).
 
 Prints a Markdown table; then one of what the episodes the wrist-force
 limit ended were pressing on (the fingers on another cube, a wall or the
@@ -24,7 +26,7 @@ target is taken. Writes them all to --out if given.
 Usage:
   python benchmarks/sawyer_rollouts.py runs/corner/abm_mpo/seed0 \
       runs/corner/bm_mpo/seed0 [--episodes 10] [--dataset DATA] \
-      [--dataset DATA2] [--out table.md]
+      [--dataset DATA2] [--free-cells] [--out table.md]
 """
 
 import argparse
@@ -64,17 +66,34 @@ def taken(observation, target) -> bool:
              < rewards.CUBE_SIZE) for c in obs_lib.CUBES if c != 'green')
 
 
-def rollouts(env_id, make_act, episodes):
+def cell_seeds(env_id, episodes: int, free_only: bool):
+  """The seeds of the cells to roll out: 1000, 1001, ...; with
+  `free_only`, only those whose target no other cube stands on."""
+  import environments
+  from environments.sawyer import rewards
+  target = rewards.BRING_TARGETS.get(env_id.split(':')[1])
+  if free_only and target is None:
+    sys.exit(f'abmrl: error: --free-cells needs a bring task, not {env_id}')
+  seeds, seed = [], 1000
+  while len(seeds) < episodes:
+    if not (free_only and taken(
+        environments.make(env_id, seed=seed).reset().observation, target)):
+      seeds.append(seed)
+    seed += 1
+  return seeds
+
+
+def rollouts(env_id, make_act, seeds):
   """make_act() -> one episode's act(observation) -> action; an Episode
-  per episode."""
+  per cell (seed)."""
   import environments
   from environments.sawyer import env as env_lib
   from environments.sawyer import observations as obs_lib
   from environments.sawyer import rewards
   target = rewards.BRING_TARGETS.get(env_id.split(':')[1])
   out = []
-  for episode in range(episodes):
-    env = environments.make(env_id, seed=1000 + episode)
+  for seed in seeds:
+    env = environments.make(env_id, seed=seed)
     timestep, total, grasped, steps = env.reset(), 0., False, 0
     start_taken = taken(timestep.observation, target)
     act = make_act()
@@ -126,6 +145,9 @@ def main():
   parser.add_argument('--dataset', action='append', default=[],
                       help='also a row for the logged episodes in this '
                       'dataset, relabelled for the runs\' task (repeatable)')
+  parser.add_argument('--free-cells', action='store_true',
+                      help='only cells whose target no other cube stands on '
+                      'at the start (bring tasks)')
   args = parser.parse_args()
 
   import tensorflow as tf
@@ -168,11 +190,12 @@ def main():
     rows.append((f'logged data {name} ({len(data)} episodes)', data))
 
   goal = np.zeros(2) if target is None else target[:2]
+  seeds = cell_seeds(env_id, args.episodes, args.free_cells)
   rows.append(('zero action', rollouts(
-      env_id, lambda: lambda o: np.zeros(5, np.float32), args.episodes)))
+      env_id, lambda: lambda o: np.zeros(5, np.float32), seeds)))
   rows.append((f'scripted pick-and-place to {np.round(goal, 3).tolist()}',
                rollouts(env_id, lambda: scripted.PickAndPlace(target_xy=goal),
-                        args.episodes)))
+                        seeds)))
   for run_dir, config in zip(args.run_dirs, configs):
     definition = registry.get(config.agent)
     agent_config = definition.config_class(**config.agent_config)
@@ -188,7 +211,7 @@ def main():
       rows.append((f'{run_dir}: {config.agent} {label} ({config.steps} steps, '
                    f'{config.snippet_length}-row snippets{settings}, data '
                    f'{os.path.basename(config.dataset_dir.rstrip("/"))})',
-                   rollouts(env_id, lambda a=act: a, args.episodes)))
+                   rollouts(env_id, lambda a=act: a, seeds)))
 
   header = ['policy', 'return (mean ± std)', 'grasped the cube',
             'ended by the wrist-force limit']
@@ -225,7 +248,9 @@ def main():
               f'{sum(outside(r.green) for r in results)}/{len(results)}']
     lines.append('| ' + ' | '.join(row) + ' |')
   table = '\n'.join(lines)
-  print(f'{env_id}, {args.episodes} episodes per row (cells seeded 1000+):')
+  print(f'{env_id}, {args.episodes} episodes per row (cells seeded '
+        + (f'{seeds[0]}–{seeds[-1]}, those whose target is free):'
+           if args.free_cells else '1000+):'))
   print(table)
   endings = _endings_table(rows[len(args.dataset):], goal)
   print('\nWhat the wrist-force endings pressed on (contacts at the last '
@@ -234,7 +259,8 @@ def main():
   print(endings)
   if target is not None:
     cells = _cells_table(rows[len(args.dataset):], target)
-    print('\nCell by cell (seeds 1000+, left to right): D the cube ended '
+    print(f'\nCell by cell (seeds {", ".join(map(str, seeds[:3]))}, ..., '
+          'left to right): D the cube ended '
           'within 2 cm of the target, n within 5 cm, F on the wrist-force '
           'limit (else), . otherwise; # another cube stood on the target '
           'at the start:')

@@ -12,9 +12,10 @@ cube comes to the target in them. The cubes start anywhere in the basket,
 so in some cells another cube stands on the target (a cube set down
 there would overlap it): the green cube gets within the tolerance there
 only squeezed in beside it, if at all, or by pushing it away, which the
-logs never do; so the done count is also given over the other cells, and --free-cells
-takes only cells whose target is free (the first --episodes of seeds
-1000, 1001, ... that are: the same cells for every row again).
+logs never do; so the done count is also given over the other cells,
+and --free-cells takes only cells whose target is free (the first
+--episodes of seeds 1000, 1001, ... that are: the same cells for every
+row again).
 
 Prints a Markdown table; then one of what the episodes the wrist-force
 limit ended were pressing on (the fingers on another cube, a wall or the
@@ -149,6 +150,8 @@ def main():
                       help='only cells whose target no other cube stands on '
                       'at the start (bring tasks)')
   args = parser.parse_args()
+  if args.episodes < 1:
+    parser.error(f'--episodes must be at least 1, got {args.episodes}')
 
   import tensorflow as tf
   from agents import networks

@@ -251,9 +251,10 @@ def main():
               f'{sum(outside(r.green) for r in results)}/{len(results)}']
     lines.append('| ' + ' | '.join(row) + ' |')
   table = '\n'.join(lines)
-  print(f'{env_id}, {args.episodes} episodes per row (cells seeded '
-        + (f'{seeds[0]}–{seeds[-1]}, those whose target is free):'
-           if args.free_cells else '1000+):'))
+  title = (f'{env_id}, {args.episodes} episodes per row (cells seeded '
+           + (f'{seeds[0]}–{seeds[-1]}, those whose target is free):'
+              if args.free_cells else '1000+):'))
+  print(title)
   print(table)
   endings = _endings_table(rows[len(args.dataset):], goal)
   print('\nWhat the wrist-force endings pressed on (contacts at the last '
@@ -275,7 +276,7 @@ def main():
             f'{100 * distance:.1f} cm')
   if args.out:
     with open(args.out, 'w') as f:
-      f.write(table + '\n\n' + endings + '\n')
+      f.write(title + '\n\n' + table + '\n\n' + endings + '\n')
 
 
 def _cells_table(rows, target) -> str:

@@ -23,6 +23,10 @@ INSTALL_REQUIRES = [
     'setuptools<70',
     'gym-notices==0.0.8',  # later releases print a banner in every process
 ]
+SOURCE_FOLDERS = ('agents', 'datasets', 'environments', 'launch')
+PACKAGES = [p for top in SOURCE_FOLDERS
+            for p in [top] + [f'{top}.{sub}' for sub in
+                              setuptools.find_packages(top)]]
 TEST_REQUIRES = ['pytest', 'pytest-timeout', 'pytest-xdist']
 
 setuptools.setup(
@@ -30,11 +34,14 @@ setuptools.setup(
     version='0.1.0',
     description='Distributed actor-learner offline RL on Acme, Reverb and Launchpad.',
     python_requires='>=3.10,<3.11',
-    packages=setuptools.find_packages(include=[
-        'agents', 'agents.*', 'datasets', 'datasets.*', 'environments',
-        'environments.*', 'launch', 'launch.*'
-    ]),
+    # The source folders keep the project's layout (agents/, datasets/,
+    # environments/, launch/ at the top) but install under one namespace,
+    # abmrl.agents, abmrl.datasets, …: a bare top-level `datasets` would
+    # collide with Hugging Face's package of that name. `abmrl` itself is an
+    # implicit namespace package (no __init__.py to map).
+    packages=[f'abmrl.{p}' for p in PACKAGES],
+    package_dir={f'abmrl.{p}': p.replace('.', '/') for p in PACKAGES},
     install_requires=INSTALL_REQUIRES,
     extras_require={'test': TEST_REQUIRES},
-    entry_points={'console_scripts': ['abmrl = launch.cli:entry_point']},
+    entry_points={'console_scripts': ['abmrl = abmrl.launch.cli:entry_point']},
 )

@@ -26,7 +26,7 @@ import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
-from agents import networks
+from abmrl.agents import networks
 
 
 class Evaluator:

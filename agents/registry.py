@@ -12,15 +12,15 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from acme.tf import utils as tf2_utils
 import tensorflow as tf
 
-from agents import networks
-from agents.abm import config as abm_config
-from agents.abm import learning as abm_learning
-from agents.awac import config as awac_config
-from agents.awac import learning as awac_learning
-from agents.awr import config as awr_config
-from agents.awr import learning as awr_learning
-from agents.bm import config as bm_config
-from agents.bm import learning as bm_learning
+from abmrl.agents import networks
+from abmrl.agents.abm import config as abm_config
+from abmrl.agents.abm import learning as abm_learning
+from abmrl.agents.awac import config as awac_config
+from abmrl.agents.awac import learning as awac_learning
+from abmrl.agents.awr import config as awr_config
+from abmrl.agents.awr import learning as awr_learning
+from abmrl.agents.bm import config as bm_config
+from abmrl.agents.bm import learning as bm_learning
 
 
 @dataclasses.dataclass(frozen=True)

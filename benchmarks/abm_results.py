@@ -37,7 +37,7 @@ AGENTS = ('abm_mpo', 'bm_mpo', 'mpo')
 
 
 def curves(run_dir):
-  from launch import run as run_lib
+  from abmrl.launch import run as run_lib
   out = {}
   for path in sorted(glob.glob(os.path.join(run_dir, 'logs', 'evaluator_*',
                                             'logs.csv'))):
@@ -91,11 +91,11 @@ def main():
     parser.error(f'--snippet-length must be at least 2, got '
                  f'{args.snippet_length}')
 
-  from datasets import episodes, generate, summary
-  from launch import config as config_lib
-  from launch import cli
-  from launch import run as run_lib
-  from agents import registry
+  from abmrl.datasets import episodes, generate, summary
+  from abmrl.launch import config as config_lib
+  from abmrl.launch import cli
+  from abmrl.launch import run as run_lib
+  from abmrl.agents import registry
   import numpy as np
   if not episodes.list_episodes(args.dataset):
     if args.env != ENV_ID:
@@ -106,7 +106,7 @@ def main():
   print(summary.format_summary(info), flush=True)
   data_best, data_mean = info.best_return, info.mean_return
   if args.relabel:
-    import environments
+    from abmrl import environments
     (observation_fn, reward_fn), = environments.relabellings(args.env)
     relabelled = [float(episodes.relabelled(
         episodes.read_episode(path), reward_fn, observation_fn).reward.sum())

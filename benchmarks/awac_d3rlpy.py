@@ -83,9 +83,9 @@ def ours(arrays, batch, steps, warmup):
   import numpy as np
   import tensorflow as tf
   from acme.utils import loggers
-  from agents import networks
-  from agents.awac.config import AWACConfig
-  from agents.awac.learning import AWACLearner
+  from abmrl.agents import networks
+  from abmrl.agents.awac.config import AWACConfig
+  from abmrl.agents.awac.learning import AWACLearner
   rng = np.random.default_rng(1)
   n = len(arrays['reward'])
   # Transition t -> t+1 within an episode (not across a timeout).

@@ -51,9 +51,9 @@ def main():
   import numpy as np
   import tensorflow as tf
   from acme.utils import loggers
-  from agents import networks
-  from agents.abm import learning
-  from agents import registry
+  from abmrl.agents import networks
+  from abmrl.agents.abm import learning
+  from abmrl.agents import registry
 
   rng = np.random.default_rng(0)
   batch = {'observation': tf.constant(rng.normal(size=(512, 2, 17)), tf.float32),

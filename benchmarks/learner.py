@@ -57,7 +57,7 @@ def acme_mpo_learner(dataset):
   from acme.tf import networks as acme_networks
   from acme.tf import utils as tf2_utils
   from acme.utils import loggers
-  from agents import networks
+  from abmrl.agents import networks
   import sonnet as snt
   import tensorflow as tf
 
@@ -90,7 +90,7 @@ def acme_mpo_learner(dataset):
 def our_learner(variant, dataset, jit_compile):
   import tensorflow as tf
   from acme.utils import loggers
-  from agents import registry
+  from abmrl.agents import registry
   config = registry.get(variant).config_class(jit_compile=jit_compile)
   del tf
   return registry.get(variant).make_learner(

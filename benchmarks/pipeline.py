@@ -31,8 +31,8 @@ SNIPPETS_PER_ITEM = int(os.environ.get('ABMRL_SNIPPETS_PER_ITEM', '16'))
 
 
 def make_dataset(directory: str, episodes: int) -> None:
-  from datasets import episodes as episodes_lib
-  from datasets import generate
+  from abmrl.datasets import episodes as episodes_lib
+  from abmrl.datasets import generate
   have = len(episodes_lib.list_episodes(directory))
   if have >= episodes:
     return
@@ -50,7 +50,7 @@ def make_dataset(directory: str, episodes: int) -> None:
 def _replay_process(spec, table_size, port_queue, stop_event):
   """A Reverb server in its own process, as the replay node is."""
   import reverb
-  from datasets import replay
+  from abmrl.datasets import replay
   # No rate limiting: restorers insert as fast as they can, FIFO evicts.
   table = reverb.Table(
       TABLE, sampler=reverb.selectors.Uniform(),
@@ -68,7 +68,7 @@ def _replay_process(spec, table_size, port_queue, stop_event):
 def _restorer_process(directory, address, shard, num_shards, barrier,
                       results):
   import reverb
-  from datasets import restorer
+  from abmrl.datasets import restorer
   client = reverb.Client(address)
   r = restorer.Restorer(directory, client, TABLE, SNIPPET_LENGTH,
                         snippets_per_item=SNIPPETS_PER_ITEM,
@@ -132,8 +132,8 @@ def learner_rates(address, agent, steps, repeats):
   """Learner steps/s from Reverb and from memory, same process and TF."""
   import tensorflow as tf
   from acme.utils import loggers
-  from agents import registry
-  from datasets import replay
+  from abmrl.agents import registry
+  from abmrl.datasets import replay
 
   definition = registry.get(agent)
   config = definition.config_class()
@@ -178,7 +178,7 @@ def main():
   parts = set(args.parts.split(','))
 
   import psutil
-  from datasets import episodes as episodes_lib
+  from abmrl.datasets import episodes as episodes_lib
   make_dataset(args.dataset, args.episodes)
   spec = episodes_lib.read_spec(args.dataset)
   paths = episodes_lib.list_episodes(args.dataset)
@@ -245,7 +245,7 @@ def measure_learner(args, spec):
 
 def measure_memory(args, spec, paths):
   """A table 1/5 of the dataset vs one holding all of it."""
-  from datasets import episodes as episodes_lib
+  from abmrl.datasets import episodes as episodes_lib
   total_snippets = sum(
       len(episodes_lib.read_episode(p).observation) - SNIPPET_LENGTH + 1
       for p in paths)

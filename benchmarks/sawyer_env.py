@@ -34,7 +34,7 @@ def main():
   parser.add_argument('--repeats', type=int, default=2)
   args = parser.parse_args()
   from dm_control import manipulation
-  from environments.sawyer.env import SawyerStacking
+  from abmrl.environments.sawyer.env import SawyerStacking
   ours = SawyerStacking(task='stack_and_leave', seed=0)
   theirs = manipulation.load('stack_2_bricks_features', seed=0)
   a, b = [], []

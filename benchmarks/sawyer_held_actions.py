@@ -35,10 +35,10 @@ def main():
   args = parser.parse_args()
 
   import numpy as np
-  from datasets import episodes
-  from environments.sawyer import multitask
-  from environments.sawyer import observations as obs_lib
-  from environments.sawyer import rewards
+  from abmrl.datasets import episodes
+  from abmrl.environments.sawyer import multitask
+  from abmrl.environments.sawyer import observations as obs_lib
+  from abmrl.environments.sawyer import rewards
 
   for dataset in args.datasets:
     paths = episodes.list_episodes(dataset)

@@ -36,8 +36,8 @@ TABLE_5 = ['policy_layer_sizes=200,300', 'prior_layer_sizes=200,300',
 def data_task_returns(dataset: str):
   """task -> every episode's return for that task (relabelled)."""
   import numpy as np
-  from datasets import episodes
-  from environments.sawyer import multitask
+  from abmrl.datasets import episodes
+  from abmrl.environments.sawyer import multitask
   returns = {task: [] for task in multitask.TASK_SET}
   for path in episodes.list_episodes(dataset):
     observation = episodes.read_episode(path).observation
@@ -50,7 +50,7 @@ def zero_action_returns(episodes: int):
   """task -> mean return of holding still (the zero action), on the
   evaluators' fixed-task cells: what a task pays for doing nothing."""
   import numpy as np
-  from environments.sawyer import multitask
+  from abmrl.environments.sawyer import multitask
   out = {}
   for task in multitask.TASK_SET:
     env = multitask.MultiTaskSawyer(task=task, seed=1000)
@@ -65,7 +65,7 @@ def zero_action_returns(episodes: int):
 
 
 def final_row(run_dir: str, label: str):
-  from launch import run as run_lib
+  from abmrl.launch import run as run_lib
   path = os.path.join(run_dir, 'logs', f'evaluator_{label}_0', 'logs.csv')
   if not os.path.exists(path):
     return {}
@@ -73,10 +73,10 @@ def final_row(run_dir: str, label: str):
 
 
 def train(agent, env_id, dataset, run_dir, args, layer_sets):
-  from agents import registry
-  from launch import cli
-  from launch import config as config_lib
-  from launch import run as run_lib
+  from abmrl.agents import registry
+  from abmrl.launch import cli
+  from abmrl.launch import config as config_lib
+  from abmrl.launch import run as run_lib
   overrides = cli._agent_overrides(  # pylint: disable=protected-access
       agent, [kv for kv in layer_sets + args.set
               if kv.partition('=')[0] in vars(registry.get(agent).config_class())])
@@ -115,7 +115,7 @@ def main():
   args = parser.parse_args()
 
   import numpy as np
-  from environments.sawyer import multitask
+  from abmrl.environments.sawyer import multitask
   agents = args.agents.split(',')
   single_tasks = [t for t in args.single_tasks.split(',') if t]
   for task in single_tasks:

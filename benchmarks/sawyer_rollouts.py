@@ -60,8 +60,8 @@ def taken(observation, target) -> bool:
   """Whether another cube stands where the green one is to go: a cube set
   down at `target` would overlap it (the cubes start square to the
   basket)."""
-  from environments.sawyer import observations as obs_lib
-  from environments.sawyer import rewards
+  from abmrl.environments.sawyer import observations as obs_lib
+  from abmrl.environments.sawyer import rewards
   return target is not None and any(
       np.all(np.abs(obs_lib.field(observation, f'{c}_pose')[:2] - target[:2])
              < rewards.CUBE_SIZE) for c in obs_lib.CUBES if c != 'green')
@@ -70,8 +70,8 @@ def taken(observation, target) -> bool:
 def cell_seeds(env_id, episodes: int, free_only: bool):
   """The seeds of the cells to roll out: 1000, 1001, ...; with
   `free_only`, only those whose target no other cube stands on."""
-  import environments
-  from environments.sawyer import rewards
+  from abmrl import environments
+  from abmrl.environments.sawyer import rewards
   target = rewards.BRING_TARGETS.get(env_id.split(':')[1])
   if free_only and target is None:
     sys.exit(f'abmrl: error: --free-cells needs a bring task, not {env_id}')
@@ -87,10 +87,10 @@ def cell_seeds(env_id, episodes: int, free_only: bool):
 def rollouts(env_id, make_act, seeds):
   """make_act() -> one episode's act(observation) -> action; an Episode
   per cell (seed)."""
-  import environments
-  from environments.sawyer import env as env_lib
-  from environments.sawyer import observations as obs_lib
-  from environments.sawyer import rewards
+  from abmrl import environments
+  from abmrl.environments.sawyer import env as env_lib
+  from abmrl.environments.sawyer import observations as obs_lib
+  from abmrl.environments.sawyer import rewards
   target = rewards.BRING_TARGETS.get(env_id.split(':')[1])
   out = []
   for seed in seeds:
@@ -117,10 +117,10 @@ def logged(directory, env_id):
   """The logged episodes in `directory` relabelled for `env_id`'s task (as
   the restorers relabel them), as rollouts() gives them; and the closest
   the cube comes to the task's target (m) in any of their steps."""
-  import environments
-  from datasets import episodes as episodes_lib
-  from environments.sawyer import observations as obs_lib
-  from environments.sawyer import rewards
+  from abmrl import environments
+  from abmrl.datasets import episodes as episodes_lib
+  from abmrl.environments.sawyer import observations as obs_lib
+  from abmrl.environments.sawyer import rewards
   (observation_fn, reward_fn), = environments.relabellings(env_id)
   target = rewards.BRING_TARGETS.get(env_id.split(':')[1])
   out, closest = [], np.inf
@@ -154,13 +154,13 @@ def main():
     parser.error(f'--episodes must be at least 1, got {args.episodes}')
 
   import tensorflow as tf
-  from agents import networks
-  from agents import registry
-  from environments.sawyer import env as env_lib
-  from environments.sawyer import observations
-  from environments.sawyer import rewards
-  from environments.sawyer import scripted
-  from launch import config as config_lib
+  from abmrl.agents import networks
+  from abmrl.agents import registry
+  from abmrl.environments.sawyer import env as env_lib
+  from abmrl.environments.sawyer import observations
+  from abmrl.environments.sawyer import rewards
+  from abmrl.environments.sawyer import scripted
+  from abmrl.launch import config as config_lib
 
   configs = []
   for run_dir in args.run_dirs:
@@ -180,7 +180,7 @@ def main():
   rows = []  # (label, per-episode results)
   closest = {}  # dataset -> closest approach to the target (m)
   for dataset in args.dataset:
-    from datasets import episodes as episodes_lib
+    from abmrl.datasets import episodes as episodes_lib
     try:
       data_env = episodes_lib.read_spec(dataset).env_id
     except episodes_lib.DatasetError as e:
@@ -281,7 +281,7 @@ def main():
 
 def _cells_table(rows, target) -> str:
   """Markdown: per row, one letter per cell (see the caption in main())."""
-  from environments.sawyer import rewards
+  from abmrl.environments.sawyer import rewards
 
   def letter(r):
     distance = np.linalg.norm(r.green - target)
@@ -303,7 +303,7 @@ def _cells_table(rows, target) -> str:
 def _endings_table(rows, goal) -> str:
   """Markdown: per row, the wrist-force endings by what they pressed on
   (the env.ENDINGS seen in any row), and the median step they came at."""
-  from environments.sawyer import env as env_lib
+  from abmrl.environments.sawyer import env as env_lib
   seen = [e for e in env_lib.ENDINGS if any(r.ending == e for _, res in rows
                                     for r in res)]
   lines = ['| policy | wrist-force endings | step (median) | '

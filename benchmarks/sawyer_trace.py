@@ -60,12 +60,12 @@ def main():
   import numpy as np
   import tensorflow as tf
   from acme.tf import utils as tf2_utils
-  import environments
-  from agents import registry
-  from datasets import episodes
-  from environments.sawyer import observations as obs_lib
-  from environments.sawyer import rewards
-  from launch import config as config_lib
+  from abmrl import environments
+  from abmrl.agents import registry
+  from abmrl.datasets import episodes
+  from abmrl.environments.sawyer import observations as obs_lib
+  from abmrl.environments.sawyer import rewards
+  from abmrl.launch import config as config_lib
 
   path = os.path.join(args.run_dir, 'config.json')
   if not os.path.isfile(path):
@@ -180,10 +180,10 @@ def _estep_at_held_states(dataset: str, target, policies, q, v_hat,
   action, and (ABM runs) the prior's weights by what the logs did there."""
   import numpy as np
   import tensorflow as tf
-  import environments
-  from agents.abm import losses
-  from datasets import episodes
-  from environments.sawyer import observations as obs_lib
+  from abmrl import environments
+  from abmrl.agents.abm import losses
+  from abmrl.datasets import episodes
+  from abmrl.environments.sawyer import observations as obs_lib
 
   temperature = tf.Variable(1.)
   tf.train.Checkpoint(temperature=temperature).restore(

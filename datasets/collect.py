@@ -34,8 +34,8 @@ import reverb
 import sonnet as snt
 import tensorflow as tf
 
-from datasets import episodes as episodes_lib
-from datasets import replay as replay_lib
+from abmrl.datasets import episodes as episodes_lib
+from abmrl.datasets import replay as replay_lib
 
 COUNTER_PREFIX = 'collector_'
 

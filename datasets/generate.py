@@ -12,8 +12,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from datasets import episodes as episodes_lib
-import environments
+from abmrl.datasets import episodes as episodes_lib
+from abmrl import environments
 
 Policy = Callable[[np.ndarray], np.ndarray]
 
@@ -65,8 +65,8 @@ def _sawyer(name: str) -> Callable[[np.random.Generator], Policy]:
   """A Sawyer scripted controller acting on the cell's own observation (in
   sawyer:multitask the controller ignores the task input)."""
   # pylint: disable=g-import-not-at-top
-  from environments.sawyer import multitask
-  from environments.sawyer import scripted
+  from abmrl.environments.sawyer import multitask
+  from abmrl.environments.sawyer import scripted
   # pylint: enable=g-import-not-at-top
 
   def make(rng: np.random.Generator) -> Policy:

@@ -15,7 +15,7 @@ import numpy as np
 import reverb
 import tensorflow as tf
 
-from datasets import episodes as episodes_lib
+from abmrl.datasets import episodes as episodes_lib
 
 SNIPPET_TABLE = 'snippets'
 ONLINE_TABLE = 'online'  # online actors' snippets (fine-tuning)

@@ -40,8 +40,8 @@ from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import reverb
 
-from datasets import episodes as episodes_lib
-from datasets import replay as replay_lib
+from abmrl.datasets import episodes as episodes_lib
+from abmrl.datasets import replay as replay_lib
 
 
 @dataclasses.dataclass

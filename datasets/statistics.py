@@ -16,7 +16,7 @@ from typing import Callable, Optional, Tuple
 
 import numpy as np
 
-from datasets import episodes
+from abmrl.datasets import episodes
 
 Stats = Tuple[np.ndarray, np.ndarray]  # (mean, std), float32 [O]
 FILENAME = 'observation_stats.npz'

@@ -6,7 +6,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from datasets import episodes as episodes_lib
+from abmrl.datasets import episodes as episodes_lib
 
 
 @dataclasses.dataclass

@@ -101,12 +101,12 @@ def _control_suite_factory(domain: str, task: str) -> EnvFactory:
 
 
 def _register_sawyer() -> None:
-  from environments.sawyer import multitask  # pylint: disable=g-import-not-at-top
-  from environments.sawyer import rewards  # pylint: disable=g-import-not-at-top
+  from abmrl.environments.sawyer import multitask  # pylint: disable=g-import-not-at-top
+  from abmrl.environments.sawyer import rewards  # pylint: disable=g-import-not-at-top
 
   def single(task):
     def make(seed: Optional[int]) -> dm_env.Environment:
-      from environments.sawyer import env  # pylint: disable=g-import-not-at-top
+      from abmrl.environments.sawyer import env  # pylint: disable=g-import-not-at-top
       return env.SawyerStacking(task=task, seed=seed)
     return make
 

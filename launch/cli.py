@@ -22,7 +22,7 @@ from typing import List, Optional
 # glog, and MuJoCo's GL probing (no display here; EGL for offscreen use).
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('GLOG_minloglevel', '1')
-from environments import rendering  # pylint: disable=g-import-not-at-top
+from abmrl.environments import rendering  # pylint: disable=g-import-not-at-top
 os.environ.setdefault('MUJOCO_GL', rendering.default_backend())
 
 DEMO_ENV = 'control:point_mass-easy'
@@ -39,7 +39,7 @@ class UsageError(Exception):
 
 def _agent_overrides(agent: str, pairs: List[str]):
   """Parses `--set key=value` against the agent's config dataclass."""
-  from agents import registry  # pylint: disable=g-import-not-at-top
+  from abmrl.agents import registry  # pylint: disable=g-import-not-at-top
   defaults = registry.get(agent).config_class()
   fields = {f.name: f for f in dataclasses.fields(defaults)}
   overrides = {}
@@ -70,8 +70,8 @@ def _agent_overrides(agent: str, pairs: List[str]):
 def check_dataset(dataset_dir: str, env_id: str, relabel: bool = False):
   """The spec to train with, after checking the dataset exists, has
   episodes, and matches the environment (after relabelling, if asked)."""
-  from datasets import episodes  # pylint: disable=g-import-not-at-top
-  import environments  # pylint: disable=g-import-not-at-top
+  from abmrl.datasets import episodes  # pylint: disable=g-import-not-at-top
+  from abmrl import environments  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   try:
     env = environments.make(env_id)
@@ -103,8 +103,8 @@ def check_dataset(dataset_dir: str, env_id: str, relabel: bool = False):
 
 
 def train(args) -> int:
-  from launch import config as config_lib  # pylint: disable=g-import-not-at-top
-  from launch import run as run_lib  # pylint: disable=g-import-not-at-top
+  from abmrl.launch import config as config_lib  # pylint: disable=g-import-not-at-top
+  from abmrl.launch import run as run_lib  # pylint: disable=g-import-not-at-top
   if args.steps <= 0:
     raise UsageError(f'--steps must be positive, got {args.steps}')
   if args.restorers <= 0:
@@ -112,7 +112,7 @@ def train(args) -> int:
   if args.first_episodes is not None and args.first_episodes <= 0:
     raise UsageError(f'--first-episodes must be positive, got '
                      f'{args.first_episodes}')
-  from agents import registry  # pylint: disable=g-import-not-at-top
+  from abmrl.agents import registry  # pylint: disable=g-import-not-at-top
   if args.agent not in registry.AGENTS:
     raise UsageError(f'unknown agent {args.agent!r}; valid agents: '
                      + ', '.join(sorted(registry.AGENTS)))
@@ -153,7 +153,7 @@ def train(args) -> int:
       raise UsageError(f'batch size {batch_size} leaves no room for both an '
                        f'offline and an online part of {args.snippets_per_item}'
                        ' snippets (--snippets-per-item)')
-  import environments  # pylint: disable=g-import-not-at-top
+  from abmrl import environments  # pylint: disable=g-import-not-at-top
   try:
     # Multi-task training always restores the data once per task.
     relabel = args.relabel or environments.tasks(args.env) is not None
@@ -201,10 +201,10 @@ def train(args) -> int:
 
 
 def collect(args) -> int:
-  from datasets import episodes  # pylint: disable=g-import-not-at-top
-  import environments  # pylint: disable=g-import-not-at-top
-  from launch import config as config_lib  # pylint: disable=g-import-not-at-top
-  from launch import run as run_lib  # pylint: disable=g-import-not-at-top
+  from abmrl.datasets import episodes  # pylint: disable=g-import-not-at-top
+  from abmrl import environments  # pylint: disable=g-import-not-at-top
+  from abmrl.launch import config as config_lib  # pylint: disable=g-import-not-at-top
+  from abmrl.launch import run as run_lib  # pylint: disable=g-import-not-at-top
   for flag in ('episodes', 'actors', 'samples_per_insert', 'min_replay_size',
                'replay_size', 'snippets_per_item'):
     if getattr(args, flag) <= 0:
@@ -259,8 +259,8 @@ def collect(args) -> int:
 
 
 def dataset_generate(args) -> int:
-  from datasets import generate  # pylint: disable=g-import-not-at-top
-  import environments  # pylint: disable=g-import-not-at-top
+  from abmrl.datasets import generate  # pylint: disable=g-import-not-at-top
+  from abmrl import environments  # pylint: disable=g-import-not-at-top
   if args.env not in environments.env_ids():
     raise UsageError(f'unknown environment id {args.env!r}; valid ids: '
                      + ', '.join(environments.env_ids()))
@@ -287,7 +287,7 @@ def dataset_generate(args) -> int:
 
 
 def dataset_info(args) -> int:
-  from datasets import summary  # pylint: disable=g-import-not-at-top
+  from abmrl.datasets import summary  # pylint: disable=g-import-not-at-top
   info = summary.summarize(args.dir)
   print(summary.format_summary(info))
   plot = args.plot or os.path.join(args.dir, 'returns.png')
@@ -301,14 +301,14 @@ def dataset_info(args) -> int:
 
 
 def dataset_merge(args) -> int:
-  from datasets import episodes  # pylint: disable=g-import-not-at-top
+  from abmrl.datasets import episodes  # pylint: disable=g-import-not-at-top
   copied = episodes.merge(args.sources, args.out)
   print(f'merged {copied} episodes into {args.out}')
   return 0
 
 
 def dataset_validate(args) -> int:
-  from datasets import summary  # pylint: disable=g-import-not-at-top
+  from abmrl.datasets import summary  # pylint: disable=g-import-not-at-top
   report = summary.validate(args.dir)
   print(summary.format_validation(report))
   return 0 if report.ok else 1
@@ -316,10 +316,10 @@ def dataset_validate(args) -> int:
 
 def video(args) -> int:
   """Renders evaluation episodes of a run's latest checkpoint to a GIF."""
-  from agents import evaluator  # pylint: disable=g-import-not-at-top
-  from agents import registry  # pylint: disable=g-import-not-at-top
-  import environments  # pylint: disable=g-import-not-at-top
-  from launch import config as config_lib  # pylint: disable=g-import-not-at-top
+  from abmrl.agents import evaluator  # pylint: disable=g-import-not-at-top
+  from abmrl.agents import registry  # pylint: disable=g-import-not-at-top
+  from abmrl import environments  # pylint: disable=g-import-not-at-top
+  from abmrl.launch import config as config_lib  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from PIL import Image  # pylint: disable=g-import-not-at-top
   path = os.path.join(args.run_dir, 'config.json')
@@ -377,11 +377,11 @@ def video(args) -> int:
 
 
 def demo(args) -> int:
-  from datasets import episodes  # pylint: disable=g-import-not-at-top
-  from datasets import generate  # pylint: disable=g-import-not-at-top
-  from datasets import summary  # pylint: disable=g-import-not-at-top
-  from launch import config as config_lib  # pylint: disable=g-import-not-at-top
-  from launch import run as run_lib  # pylint: disable=g-import-not-at-top
+  from abmrl.datasets import episodes  # pylint: disable=g-import-not-at-top
+  from abmrl.datasets import generate  # pylint: disable=g-import-not-at-top
+  from abmrl.datasets import summary  # pylint: disable=g-import-not-at-top
+  from abmrl.launch import config as config_lib  # pylint: disable=g-import-not-at-top
+  from abmrl.launch import run as run_lib  # pylint: disable=g-import-not-at-top
   dataset_dir = os.path.abspath(args.dataset)
   if not episodes.list_episodes(dataset_dir):
     print(f'[demo] making a small mixed-quality {DEMO_ENV} dataset in '
@@ -619,7 +619,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
   args = build_parser().parse_args(argv)
-  from datasets.episodes import DatasetError  # pylint: disable=g-import-not-at-top
+  from abmrl.datasets.episodes import DatasetError  # pylint: disable=g-import-not-at-top
   try:
     return args.func(args)
   except (UsageError, DatasetError) as e:

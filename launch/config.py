@@ -52,7 +52,7 @@ class TrainConfig:
     """A config where fields given as None take the agent's defaults (its
     snippet length and replay settings, agents/registry.py), then the
     dataclass's."""
-    from agents import registry  # pylint: disable=g-import-not-at-top
+    from abmrl.agents import registry  # pylint: disable=g-import-not-at-top
     definition = registry.get(agent)
     defaults = dict(snippet_length=definition.snippet_length,
                     **definition.replay_defaults)
@@ -63,7 +63,7 @@ class TrainConfig:
   def whole_episodes(self) -> bool:
     """Snippets are whole episodes (the agent's choice, e.g. AWR's); the
     snippet length is then the data's longest episode, set at launch."""
-    from agents import registry  # pylint: disable=g-import-not-at-top
+    from abmrl.agents import registry  # pylint: disable=g-import-not-at-top
     return registry.get(self.agent).whole_episodes
 
   def save(self, path: Optional[str] = None) -> str:
@@ -73,7 +73,7 @@ class TrainConfig:
     """(mean, std) the run's networks standardise with, or None."""
     if not self.normalise_observations:
       return None
-    from datasets import statistics  # pylint: disable=g-import-not-at-top
+    from abmrl.datasets import statistics  # pylint: disable=g-import-not-at-top
     return statistics.load(os.path.join(self.run_dir, statistics.FILENAME))
 
   @property

@@ -16,7 +16,7 @@ from absl import logging
 import launchpad as lp
 import numpy as np
 
-from datasets import collect as collect_lib
+from abmrl.datasets import collect as collect_lib
 
 if not os.environ.get('ABMRL_VERBOSE'):
   logging.set_verbosity(logging.WARNING)

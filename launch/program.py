@@ -23,16 +23,16 @@ from acme.utils import counting
 import launchpad as lp
 import numpy as np
 
-from agents import evaluator as evaluator_lib
-from agents import loggers
-from agents import registry
-from datasets import collect as collect_lib
-from datasets import episodes
-from datasets import replay as replay_lib
-from datasets import restorer as restorer_lib
-import environments
-from launch import config as config_lib
-from launch import nodes
+from abmrl.agents import evaluator as evaluator_lib
+from abmrl.agents import loggers
+from abmrl.agents import registry
+from abmrl.datasets import collect as collect_lib
+from abmrl.datasets import episodes
+from abmrl.datasets import replay as replay_lib
+from abmrl.datasets import restorer as restorer_lib
+from abmrl import environments
+from abmrl.launch import config as config_lib
+from abmrl.launch import nodes
 
 
 def _agent_config(config: config_lib.TrainConfig):

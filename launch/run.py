@@ -11,12 +11,12 @@ from absl import flags
 import launchpad as lp
 from launchpad.nodes.python import local_multi_processing
 
-from datasets import collect as collect_lib
-from datasets import episodes
-from datasets import statistics
-import environments
-from launch import config as config_lib
-from launch import program as program_lib
+from abmrl.datasets import collect as collect_lib
+from abmrl.datasets import episodes
+from abmrl.datasets import statistics
+from abmrl import environments
+from abmrl.launch import config as config_lib
+from abmrl.launch import program as program_lib
 
 
 @dataclasses.dataclass

@@ -9,7 +9,7 @@ os.environ.setdefault('MUJOCO_GL', 'egl')
 
 import pytest  # pylint: disable=g-import-not-at-top
 
-from datasets import generate  # pylint: disable=g-import-not-at-top
+from abmrl.datasets import generate  # pylint: disable=g-import-not-at-top
 
 ENV_ID = 'control:point_mass-easy'
 

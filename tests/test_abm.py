@@ -7,12 +7,12 @@ import tensorflow_probability as tfp
 
 from acme.tf import networks as acme_networks
 from acme.utils import loggers
-from agents import networks
-from agents import registry
-from agents.abm import ABMConfig
-from agents.abm import ABMLearner
-from agents.abm import losses
-from agents.abm.config import VARIANTS
+from abmrl.agents import networks
+from abmrl.agents import registry
+from abmrl.agents.abm import ABMConfig
+from abmrl.agents.abm import ABMLearner
+from abmrl.agents.abm import losses
+from abmrl.agents.abm.config import VARIANTS
 
 tfd = tfp.distributions
 

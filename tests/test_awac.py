@@ -5,11 +5,11 @@ import numpy as np
 import tensorflow as tf
 
 from acme.utils import loggers
-from agents import networks
-from agents.awac import losses
-from agents.awac.config import AWACConfig
-from agents.awac.learning import AWACLearner
-from agents.bm import losses as bm_losses
+from abmrl.agents import networks
+from abmrl.agents.awac import losses
+from abmrl.agents.awac.config import AWACConfig
+from abmrl.agents.awac.learning import AWACLearner
+from abmrl.agents.bm import losses as bm_losses
 from tests.test_abm import _bandit_batches
 from tests.test_abm import _mean_and_mass
 from tests.test_abm import np_log_prob

@@ -5,10 +5,10 @@ import numpy as np
 import tensorflow as tf
 
 from acme.utils import loggers
-from agents import networks
-from agents.awr import losses
-from agents.awr.config import AWRConfig
-from agents.awr.learning import AWRLearner
+from abmrl.agents import networks
+from abmrl.agents.awr import losses
+from abmrl.agents.awr.config import AWRConfig
+from abmrl.agents.awr.learning import AWRLearner
 from tests.test_abm import _bandit_batches
 from tests.test_abm import _mean_and_mass
 

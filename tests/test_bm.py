@@ -6,10 +6,10 @@ import tensorflow_probability as tfp
 
 from acme.utils import counting
 from acme.utils import loggers
-from agents import networks
-from agents.bm import BMConfig
-from agents.bm import BMLearner
-from agents.bm import losses
+from abmrl.agents import networks
+from abmrl.agents.bm import BMConfig
+from abmrl.agents.bm import BMLearner
+from abmrl.agents.bm import losses
 
 tfd = tfp.distributions
 

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from launch import cli
+from abmrl.launch import cli
 from tests.conftest import ENV_ID
 
 

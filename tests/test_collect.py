@@ -9,10 +9,10 @@ import time
 
 import numpy as np
 
-from datasets import episodes
-from launch import cli
-from launch import run as run_lib
-import environments
+from abmrl.datasets import episodes
+from abmrl.launch import cli
+from abmrl.launch import run as run_lib
+from abmrl import environments
 from tests.conftest import ENV_ID
 
 # Tiny networks and batches: the program's behaviour, not learning, is tested.
@@ -27,7 +27,7 @@ SMALL = ['--set', 'batch_size=32', '--set', 'policy_layer_sizes=32,32',
 
 def _collect(out, seed, target, launch='test_mt', env=ENV_ID, extra=(),
              **popen):
-  command = [sys.executable, '-m', 'launch.cli', 'collect', '--env', env,
+  command = [sys.executable, '-m', 'abmrl.launch.cli', 'collect', '--env', env,
              '--seed', str(seed), '--episodes', str(target), '--out', out,
              '--launch', launch] + SMALL + list(extra)
   if popen:
@@ -152,7 +152,7 @@ def test_collector_improves_on_an_easy_task(tmp_path):
   improves the logged returns. Measured on seeds 0, 1, 2: first three
   episodes 34, 63, 23 on average; last three 207, 224, 243."""
   out = str(tmp_path / 'data')
-  command = [sys.executable, '-m', 'launch.cli', 'collect', '--env',
+  command = [sys.executable, '-m', 'abmrl.launch.cli', 'collect', '--env',
              'control:cartpole-swingup', '--seed', '0', '--episodes', '12',
              '--out', out, '--launch', 'test_mt', '--set', 'batch_size=64',
              '--set', 'policy_layer_sizes=64,64', '--set',
@@ -172,7 +172,7 @@ def test_multi_task_collection_logs_the_task_and_every_tasks_return(tmp_path):
   metadata names the task acted on and holds every task's return (its
   return is the acted task's); the learner's replay gets every transition
   once per task (9 × 200 snippets per episode: enough to start learning)."""
-  from environments.sawyer import multitask
+  from abmrl.environments.sawyer import multitask
   out = str(tmp_path / 'data')
   done = _collect(out, 0, 3, env='sawyer:multitask')
   assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

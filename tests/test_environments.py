@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-import environments
+from abmrl import environments
 
 
 def test_control_suite_task_has_flat_float32_observations():

@@ -9,9 +9,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from datasets import episodes
-from datasets import summary
-import environments
+from abmrl.datasets import episodes
+from abmrl.datasets import summary
+from abmrl import environments
 
 ENV_ID = 'control:point_mass-easy'
 
@@ -110,8 +110,8 @@ def _corrupt(episode_dir):
 _KILLED_WRITER = textwrap.dedent('''
     import os, sys, time
     import numpy as np
-    from datasets import episodes
-    import environments
+    from abmrl.datasets import episodes
+    from abmrl import environments
     env = environments.make('control:point_mass-easy')
     writer = episodes.EpisodeWriter(sys.argv[1], 'control:point_mass-easy', env)
     for i in range(2):

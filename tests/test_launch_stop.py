@@ -14,7 +14,7 @@ SCRIPT = textwrap.dedent('''
     import os, signal, sys, time
     sys.path.insert(0, {root!r})
     import launchpad as lp
-    from launch import nodes, run as run_lib
+    from abmrl.launch import nodes, run as run_lib
 
     class Quick:
       def run(self):

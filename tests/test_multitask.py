@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from agents import networks
-from environments.sawyer import multitask
-from environments.sawyer import observations
-from launch import run as run_lib
+from abmrl.agents import networks
+from abmrl.environments.sawyer import multitask
+from abmrl.environments.sawyer import observations
+from abmrl.launch import run as run_lib
 from tests.conftest import run_ok
 
 
@@ -115,12 +115,12 @@ def test_fixed_task_cell_keeps_its_task():
 def test_multi_task_program_trains_and_evaluates_every_task(tmp_path):
   """Scripted lift data, restored once per task for sawyer:multitask; one
   evaluator per policy runs every task and logs each task's return."""
-  from datasets import generate
+  from abmrl.datasets import generate
   dataset = str(tmp_path / 'lift')
   generate.generate('sawyer:lift', dataset, episodes_per_behaviour=1, seed=0,
                     max_steps_per_episode=20, progress=None)
   run_dir = str(tmp_path / 'run')
-  command = [sys.executable, '-m', 'launch.cli', 'train', '--agent',
+  command = [sys.executable, '-m', 'abmrl.launch.cli', 'train', '--agent',
              'abm_mpo', '--env', 'sawyer:multitask', '--dataset', dataset,
              '--steps', '20', '--restorers', '1', '--eval-episodes', '1',
              '--eval-every', '1000', '--min-replay-size', '200',
@@ -148,7 +148,7 @@ def test_every_agent_learns_with_task_conditioned_networks(agent):
   """Each learner built for a 3-task environment steps on batches whose
   rows carry different task inputs, and its evaluated policy reads them."""
   from acme.utils import loggers
-  from agents import registry
+  from abmrl.agents import registry
   definition = registry.get(agent)
   small = {key: value for key, value in dict(
       batch_size=8, minibatch_size=8, value_steps=1, policy_steps=1,

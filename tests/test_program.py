@@ -10,9 +10,9 @@ import time
 import numpy as np
 import psutil
 
-from launch import config as config_lib
-from launch import run as run_lib
-from datasets import episodes
+from abmrl.launch import config as config_lib
+from abmrl.launch import run as run_lib
+from abmrl.datasets import episodes
 from tests.conftest import ENV_ID
 from tests.conftest import run_ok
 
@@ -47,7 +47,7 @@ def test_video_of_a_trained_run(small_dataset, tmp_path):
   episode offscreen to a GIF (OSMesa; .ci/run installs Debian's
   libosmesa6). Its return is the mean-action policy's, as evaluators'."""
   import pytest
-  from environments import rendering
+  from abmrl.environments import rendering
   if rendering.default_backend() != 'osmesa':
     pytest.skip('no libOSMesa here for offscreen rendering '
                 '(apt-get install libosmesa6)')
@@ -57,7 +57,7 @@ def test_video_of_a_trained_run(small_dataset, tmp_path):
                 episodes.read_spec(small_dataset), launch_type='test_mt')
   out = str(tmp_path / 'episode.gif')
   done = subprocess.run(
-      [sys.executable, '-m', 'launch.cli', 'video', '--run-dir', run_dir,
+      [sys.executable, '-m', 'abmrl.launch.cli', 'video', '--run-dir', run_dir,
        '--frame-every', '100', '--out', out],
       capture_output=True, text=True, timeout=240,
       env=dict(os.environ, MUJOCO_GL='osmesa', PYOPENGL_PLATFORM='osmesa'),
@@ -72,7 +72,7 @@ def test_video_of_a_trained_run(small_dataset, tmp_path):
   empty = tmp_path / 'empty'
   empty.mkdir()
   done = subprocess.run(
-      [sys.executable, '-m', 'launch.cli', 'video', '--run-dir', str(empty)],
+      [sys.executable, '-m', 'abmrl.launch.cli', 'video', '--run-dir', str(empty)],
       capture_output=True, text=True, timeout=120,
       cwd=os.path.dirname(os.path.dirname(__file__)))
   assert done.returncode == 2 and 'not a run directory' in done.stderr
@@ -96,7 +96,7 @@ def _launchpad_processes_since(start, tag):
 
 
 def _train_cli(dataset, run_dir, steps, launch='local_mp'):
-  command = [sys.executable, '-m', 'launch.cli', 'train', '--agent', 'bm',
+  command = [sys.executable, '-m', 'abmrl.launch.cli', 'train', '--agent', 'bm',
              '--env', ENV_ID, '--dataset', dataset, '--steps', str(steps),
              '--restorers', '2', '--evaluators', '1', '--eval-episodes', '1',
              '--eval-every', '10', '--min-replay-size', '200',
@@ -135,7 +135,7 @@ def test_multiprocess_run_exits_cleanly_and_resumes(small_dataset, tmp_path):
 
 def test_abm_mpo_program_evaluates_policy_and_prior(small_dataset, tmp_path):
   run_dir = str(tmp_path / 'run')
-  command = [sys.executable, '-m', 'launch.cli', 'train', '--agent', 'abm_mpo',
+  command = [sys.executable, '-m', 'abmrl.launch.cli', 'train', '--agent', 'abm_mpo',
              '--env', ENV_ID, '--dataset', small_dataset, '--steps', '12',
              '--restorers', '1', '--eval-episodes', '1', '--eval-every', '100',
              '--min-replay-size', '100', '--replay-size', '2000',
@@ -160,7 +160,7 @@ def test_offline_then_online_awac_in_one_run(small_dataset, tmp_path):
   feed the online table, and the learner's batches take from it; the
   evaluators mark which phase each evaluation belongs to."""
   run_dir = str(tmp_path / 'run')
-  command = [sys.executable, '-m', 'launch.cli', 'train', '--agent', 'awac',
+  command = [sys.executable, '-m', 'abmrl.launch.cli', 'train', '--agent', 'awac',
              '--env', ENV_ID, '--dataset', small_dataset, '--steps', '40',
              '--offline-steps', '10', '--online-actors', '1',
              '--online-min-replay-size', '64',
@@ -197,7 +197,7 @@ def test_awac_with_one_shared_buffer(small_dataset, tmp_path):
   the learner keeps sampling (no rate limiter stalls it) and online actors
   append to the same table."""
   run_dir = str(tmp_path / 'run')
-  command = [sys.executable, '-m', 'launch.cli', 'train', '--agent', 'awac',
+  command = [sys.executable, '-m', 'abmrl.launch.cli', 'train', '--agent', 'awac',
              '--env', ENV_ID, '--dataset', small_dataset, '--steps', '2000',
              '--offline-steps', '100', '--online-buffer', 'shared',
              '--restorers', '1', '--eval-episodes', '1', '--eval-every', '1000',
@@ -226,7 +226,7 @@ def test_awr_learns_from_whole_episodes_offline_then_online(small_dataset,
   iterations of 4 episodes (2 offline, 2 online after the switch), 2 value
   and 3 policy steps each."""
   run_dir = str(tmp_path / 'run')
-  command = [sys.executable, '-m', 'launch.cli', 'train', '--agent', 'awr',
+  command = [sys.executable, '-m', 'abmrl.launch.cli', 'train', '--agent', 'awr',
              '--env', ENV_ID, '--dataset', small_dataset, '--steps', '30',
              '--offline-steps', '10', '--online-min-replay-size', '2',
              '--restorers', '1', '--eval-episodes', '1', '--eval-every', '10',
@@ -253,12 +253,12 @@ def test_fine_tuning_improves_on_the_offline_policy(tmp_path):
   random): 300 offline steps, then online fine-tuning with MPO. Measured once
   before landing: offline-phase evaluation 0.0, final 163.9; the online
   episodes' returns rose from 18–62 to 178–277."""
-  from datasets import generate
+  from abmrl.datasets import generate
   dataset = str(tmp_path / 'data')
   generate.generate('control:cartpole-swingup', dataset,
                     episodes_per_behaviour=1, seed=0, progress=None)
   run_dir = str(tmp_path / 'run')
-  command = [sys.executable, '-m', 'launch.cli', 'train', '--agent', 'mpo',
+  command = [sys.executable, '-m', 'abmrl.launch.cli', 'train', '--agent', 'mpo',
              '--env', 'control:cartpole-swingup', '--dataset', dataset,
              '--steps', '10000', '--offline-steps', '300',
              '--online-min-replay-size', '1000',

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import reverb
 
-from datasets import episodes
-from datasets import replay
-from datasets import restorer as restorer_lib
+from abmrl.datasets import episodes
+from abmrl.datasets import replay
+from abmrl.datasets import restorer as restorer_lib
 from tests.test_episodes import _corrupt
 
 SNIPPET_LENGTH = 3
@@ -208,7 +208,7 @@ def test_first_episodes_restores_only_that_view(small_dataset, queue_server):
 
 
 def _sawyer_lift_data(tmp_path):
-  from datasets import generate
+  from abmrl.datasets import generate
   directory = str(tmp_path / 'lift')
   generate.generate('sawyer:lift', directory, episodes_per_behaviour=1,
                     seed=0, max_steps_per_episode=30, progress=None)
@@ -218,8 +218,8 @@ def _sawyer_lift_data(tmp_path):
 def test_restored_episodes_carry_the_relabelled_task_rewards(tmp_path):
   """Sawyer lift data restored for bring_to_corner, a task never executed:
   every transition's reward is bring_to_corner of the observation reached."""
-  import environments
-  from environments.sawyer import rewards
+  from abmrl import environments
+  from abmrl.environments.sawyer import rewards
   directory = _sawyer_lift_data(tmp_path)
   server = _queue_server(directory)
   try:
@@ -247,9 +247,9 @@ def test_restored_episodes_carry_the_relabelled_task_rewards(tmp_path):
 def test_multi_task_restoring_inserts_each_transition_once_per_task(tmp_path):
   """Single-task lift data restored for sawyer:multitask: every window comes
   back once per task, with that task's one-hot input and rewards."""
-  import environments
-  from environments.sawyer import multitask
-  from environments.sawyer import observations
+  from abmrl import environments
+  from abmrl.environments.sawyer import multitask
+  from abmrl.environments.sawyer import observations
   directory = _sawyer_lift_data(tmp_path)
   spec = episodes.read_spec(directory)
   tasks = multitask.TASK_SET
@@ -297,7 +297,7 @@ def test_relabelled_episode_rewards_are_the_task_of_the_next_observation():
 @pytest.fixture(scope='module')
 def uneven_dataset(tmp_path_factory):
   """Three point-mass episodes of 10, 25 and 40 random-action steps."""
-  import environments  # pylint: disable=g-import-not-at-top
+  from abmrl import environments  # pylint: disable=g-import-not-at-top
   directory = str(tmp_path_factory.mktemp('uneven') / 'data')
   env = environments.make('control:point_mass-easy', seed=0)
   writer = episodes.EpisodeWriter(directory, 'control:point_mass-easy', env)

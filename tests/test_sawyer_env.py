@@ -4,12 +4,12 @@ scripted controller that makes the rewards fire."""
 import numpy as np
 import pytest
 
-import environments
-from environments.sawyer import observations as obs_lib
-from environments.sawyer import rewards
-from environments.sawyer import scripted
-from environments.sawyer.env import GRIPPER
-from environments.sawyer.env import SawyerStacking
+from abmrl import environments
+from abmrl.environments.sawyer import observations as obs_lib
+from abmrl.environments.sawyer import rewards
+from abmrl.environments.sawyer import scripted
+from abmrl.environments.sawyer.env import GRIPPER
+from abmrl.environments.sawyer.env import SawyerStacking
 
 
 def test_random_actions_for_10000_steps_stay_finite_and_bounded():
@@ -346,8 +346,8 @@ def test_registry_and_specs():
 
 
 def test_generated_pick_and_place_data_move_the_cube_to_new_places(tmp_path):
-  from datasets import episodes
-  from datasets import generate
+  from abmrl.datasets import episodes
+  from abmrl.datasets import generate
   directory = str(tmp_path / 'place')
   generate.generate('sawyer:place_wide', directory, episodes_per_behaviour=2,
                     behaviours=generate.default_behaviours([0.0],

@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from environments.sawyer import observations as obs_lib
-from environments.sawyer import rewards
+from abmrl.environments.sawyer import observations as obs_lib
+from abmrl.environments.sawyer import rewards
 
 
 def ref_stol(v, epsilon, r):

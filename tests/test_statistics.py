@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from agents import networks
-from agents import registry
-from datasets import episodes
-from datasets import statistics
-from launch import config as config_lib
-from launch import run as run_lib
+from abmrl.agents import networks
+from abmrl.agents import registry
+from abmrl.datasets import episodes
+from abmrl.datasets import statistics
+from abmrl.launch import config as config_lib
+from abmrl.launch import run as run_lib
 from tests.test_program import _config
 
 

@@ -18,9 +18,9 @@ def main():
   args = parser.parse_args()
   import numpy as np
   from PIL import Image
-  from environments import rendering
-  from environments.sawyer import env as env_lib
-  from environments.sawyer import scripted
+  from abmrl.environments import rendering
+  from abmrl.environments.sawyer import env as env_lib
+  from abmrl.environments.sawyer import scripted
   env = env_lib.SawyerStacking(task='lift', seed=0)
   controller = scripted.PickAndLift()
   timestep = env.reset()

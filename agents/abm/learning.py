@@ -25,9 +25,9 @@ import sonnet as snt
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from agents import base
-from agents.abm import config as config_lib
-from agents.abm import losses
+from abmrl.agents import base
+from abmrl.agents.abm import config as config_lib
+from abmrl.agents.abm import losses
 
 tfd = tfp.distributions
 

@@ -10,7 +10,7 @@ from acme.tf.losses import mpo as acme_mpo
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from agents.bm.losses import behaviour_model_loss  # eq. 3 / eq. 4, weighted
+from abmrl.agents.bm.losses import behaviour_model_loss  # eq. 3 / eq. 4, weighted
 
 tfd = tfp.distributions
 

@@ -19,10 +19,10 @@ from acme.utils import loggers
 import sonnet as snt
 import tensorflow as tf
 
-from agents import base
-from agents.awac import config as config_lib
-from agents.awac import losses
-from agents.bm import losses as bm_losses
+from abmrl.agents import base
+from abmrl.agents.awac import config as config_lib
+from abmrl.agents.awac import losses
+from abmrl.agents.bm import losses as bm_losses
 
 
 def transitions(batch: Dict[str, tf.Tensor]):

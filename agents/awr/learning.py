@@ -24,10 +24,10 @@ import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
-from agents import base
-from agents.awr import config as config_lib
-from agents.awr import losses
-from agents.bm import losses as bm_losses
+from abmrl.agents import base
+from abmrl.agents.awr import config as config_lib
+from abmrl.agents.awr import losses
+from abmrl.agents.bm import losses as bm_losses
 
 
 class AWRLearner(base.StepLoopLearner):

@@ -8,9 +8,9 @@ from acme.utils import loggers
 import sonnet as snt
 import tensorflow as tf
 
-from agents import base
-from agents.bm import config as config_lib
-from agents.bm import losses
+from abmrl.agents import base
+from abmrl.agents.bm import config as config_lib
+from abmrl.agents.bm import losses
 
 
 class BMLearner(base.StepLoopLearner):

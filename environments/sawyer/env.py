@@ -20,9 +20,9 @@ from dm_env import specs
 import mujoco
 import numpy as np
 
-from environments.sawyer import model as model_lib
-from environments.sawyer import observations as obs_lib
-from environments.sawyer import rewards
+from abmrl.environments.sawyer import model as model_lib
+from abmrl.environments.sawyer import observations as obs_lib
+from abmrl.environments.sawyer import rewards
 
 CONTROL_TIMESTEP = 0.05  # 20 Hz
 EPISODE_STEPS = 200

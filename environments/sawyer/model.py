@@ -15,7 +15,7 @@ the world origin).
 
 import numpy as np
 
-from environments.sawyer import rewards
+from abmrl.environments.sawyer import rewards
 
 # (name, origin xyz, origin rpy, lower, upper, link mass, link CoM) from the
 # URDF: each joint rotates about its own z axis.

@@ -27,9 +27,9 @@ import dm_env
 from dm_env import specs
 import numpy as np
 
-from environments.sawyer import env as env_lib
-from environments.sawyer import observations as obs_lib
-from environments.sawyer import rewards
+from abmrl.environments.sawyer import env as env_lib
+from abmrl.environments.sawyer import observations as obs_lib
+from abmrl.environments.sawyer import rewards
 
 TASK_SET: Tuple[str, ...] = tuple(rewards.TASKS) + tuple(rewards.NEW_TASKS)
 EXECUTED: Tuple[str, ...] = tuple(rewards.TASKS)  # switched among in collection

@@ -14,7 +14,7 @@ from typing import Callable, Dict
 from dm_control.utils import rewards as dm_rewards
 import numpy as np
 
-from environments.sawyer import observations as obs_lib
+from abmrl.environments.sawyer import observations as obs_lib
 
 CUBE_SIZE = 0.05  # m, edge
 # The basket's inner floor, centred at the task frame's origin (m).

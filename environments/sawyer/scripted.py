@@ -12,8 +12,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from environments.sawyer import observations as obs_lib
-from environments.sawyer import rewards
+from abmrl.environments.sawyer import observations as obs_lib
+from abmrl.environments.sawyer import rewards
 
 GAIN = 2.0  # 1/s, proportional position control, clipped to the limits
 ACTION_LIMIT = 0.07  # m/s, translational

@@ -8,7 +8,7 @@ served to evaluators) and optionally `_checkpointer` (`_make_checkpointer`).
 """
 
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import acme
 from acme.tf import savers as tf2_savers
@@ -37,6 +37,7 @@ class StepLoopLearner(acme.Learner):
 
   _checkpointer = None
   _timestamp = None
+  _dataset_switch = None  # (step, make_iterator): see switch_dataset_at
 
   def _init_loop(self, dataset, counter: Optional[counting.Counter],
                  logger: Optional[loggers.Logger],
@@ -67,10 +68,20 @@ class StepLoopLearner(acme.Learner):
       self._counter.increment(learner_steps=missing)
     return checkpointer
 
+  def switch_dataset_at(self, step: int,
+                        make_iterator: Callable[[], Iterator]) -> None:
+    """From learner step `step` on, batches come from `make_iterator()`
+    (built then; at once when a resumed learner is already past it): the
+    offline→online switch of a fine-tuning run."""
+    self._dataset_switch = (step, make_iterator)
+
   def _train_step(self) -> Dict[str, Any]:
     return self._step_fn(next(self._iterator))
 
   def step(self) -> None:
+    if self._dataset_switch and self.num_steps >= self._dataset_switch[0]:
+      self._iterator = self._dataset_switch[1]()
+      self._dataset_switch = None
     metrics = self._train_step()
     now = time.time()
     elapsed = now - self._timestamp if self._timestamp else 0.

@@ -30,7 +30,6 @@ import time
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('GLOG_minloglevel', '1')
 os.environ.setdefault('MUJOCO_GL', 'egl')
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 ENV_ID = 'control:point_mass-easy'
 AGENTS = ('abm_mpo', 'bm_mpo', 'mpo')
@@ -93,7 +92,6 @@ def main():
 
   from abmrl.datasets import episodes, generate, summary
   from abmrl.launch import config as config_lib
-  from abmrl.launch import cli
   from abmrl.launch import run as run_lib
   from abmrl.agents import registry
   import numpy as np
@@ -115,35 +113,40 @@ def main():
     data_best, data_mean = np.max(relabelled), np.mean(relabelled)
     print(f'relabelled for {args.env}: mean {data_mean:.1f}, best '
           f'{data_best:.1f}', flush=True)
-  # The environment's spec (after relabelling, the task's own observation).
-  _, spec = cli.check_dataset(args.dataset, args.env, args.relabel)
   seeds = [int(s) for s in args.seeds.split(',')]
   results = {}  # agent -> [(result, curves, seconds) per seed]
   for agent in args.agents.split(','):
-    fields = vars(registry.get(agent).config_class())
-    overrides = cli._agent_overrides(  # pylint: disable=protected-access
-        agent, [kv for kv in args.set if kv.partition('=')[0] in fields])
+    builder = registry.get(agent)
+    overrides = config_lib.parse_overrides(
+        builder.config_class,
+        config_lib.overrides_it_has(builder.config_class, args.set))
+    # Replay sizes in snippets, unless the agent has its own (AWR's are in
+    # whole episodes); the snippet length, unless it learns from whole ones.
+    replay = {key: value for key, value in dict(
+        replay_size=200_000, min_replay_size=5_000,
+        samples_per_insert=args.samples_per_insert,
+        snippet_length=args.snippet_length).items()
+              if key not in builder.run_defaults.get('replay', {})
+              and value is not None}
+    if builder.whole_episodes:
+      replay.pop('snippet_length', None)
     for seed in seeds:
-      run_dir = os.path.abspath(os.path.join(args.runs, agent, f'seed{seed}'))
-      # Replay sizes in snippets, unless the agent has its own (AWR's are
-      # in whole episodes).
-      replay = {key: value for key, value in dict(
-          replay_size=200_000, min_replay_size=5_000,
-          samples_per_insert=args.samples_per_insert).items()
-                if key not in registry.get(agent).replay_defaults}
+      run_dir = os.path.abspath(os.path.join(args.runs, agent,
+                                             episodes.seed_tag(seed)))
       config = config_lib.TrainConfig.for_agent(
-          agent, env_id=args.env,
-          dataset_dir=os.path.abspath(args.dataset), run_dir=run_dir,
-          steps=args.steps, restorers=1, evaluators=1,
-          eval_episodes=args.eval_episodes,
-          eval_every_learner_steps=args.eval_every or max(1, args.steps // 10),
-          first_episodes=args.first_episodes, **replay,
-          offline_steps=args.offline_steps, seed=seed,
-          relabel=args.relabel, snippet_length=(
-              None if registry.get(agent).whole_episodes
-              else args.snippet_length),
-          normalise_observations=args.normalise_observations,
-          agent_config=overrides)
+          agent, {
+              'data': dict(dataset_dir=os.path.abspath(args.dataset),
+                           restorers=1, first_episodes=args.first_episodes,
+                           relabel=args.relabel,
+                           normalise_observations=args.normalise_observations),
+              'replay': replay,
+              'online': dict(offline_steps=args.offline_steps),
+              'evaluation': dict(
+                  evaluators=1, episodes=args.eval_episodes,
+                  every_learner_steps=(args.eval_every
+                                       or max(1, args.steps // 10)))},
+          overrides, env_id=args.env, run_dir=run_dir, steps=args.steps,
+          seed=seed)
       start = time.time()
       if args.plot_only:
         result = run_lib.read_result(run_dir)
@@ -151,7 +154,7 @@ def main():
           seconds = float(f.read())
       else:
         print(f'== {agent} seed {seed}', flush=True)
-        result = run_lib.train(config, spec, launch_type='local_mp')
+        result = run_lib.train(config)
         seconds = time.time() - start
         with open(os.path.join(run_dir, 'wall_seconds'), 'w') as f:
           f.write(f'{seconds:.1f}')

@@ -21,11 +21,11 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
+
+import timing
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 OBS, ACT = 17, 6
 ACTOR, CRITIC = (256, 256), (256, 256, 256)
@@ -115,12 +115,7 @@ def ours(arrays, batch, steps, warmup):
       [networks.make_critic(CRITIC) for _ in range(2)], forever(),
       observation_size=OBS, action_size=ACT, config=config,
       logger=loggers.NoOpLogger())
-  for _ in range(warmup):
-    learner.step()
-  start = time.time()
-  for _ in range(steps):
-    learner.step()
-  return steps / (time.time() - start)
+  return timing.calls_per_second(learner.step, steps, warmup)
 
 
 def main():

@@ -19,7 +19,6 @@ import sys
 import time
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 ROWS = 3 * 20 * 512
 
@@ -60,7 +59,7 @@ def main():
            'action': tf.constant(rng.uniform(-1, 1, (512, 2, 6)), tf.float32),
            'reward': tf.constant(rng.normal(size=(512, 2)), tf.float32),
            'discount': tf.ones([512, 2])}
-  config = registry.get('abm_mpo').config_class()
+  config = registry.get('abm_mpo').make_config()
 
   def batches():
     while True:

@@ -18,11 +18,10 @@ Usage: python benchmarks/learner.py [--steps 60] [--repeats 2] [--no-xla]
 import argparse
 import copy
 import os
-import sys
-import time
+
+import timing
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 OBS, ACT, BATCH, SAMPLES = 17, 6, 512, 20
 
@@ -88,22 +87,14 @@ def acme_mpo_learner(dataset):
 
 
 def our_learner(variant, dataset, jit_compile):
-  import tensorflow as tf
   from acme.utils import loggers
+  from abmrl.agents import builders
   from abmrl.agents import registry
-  config = registry.get(variant).config_class(jit_compile=jit_compile)
-  del tf
-  return registry.get(variant).make_learner(
-      config, OBS, ACT, iter(dataset), None, loggers.NoOpLogger(), None, None)
-
-
-def steps_per_second(learner, steps):
-  for _ in range(3):  # trace and warm up
-    learner.step()
-  start = time.time()
-  for _ in range(steps):
-    learner.step()
-  return steps / (time.time() - start)
+  builder = registry.get(variant)
+  return builder.make_learner(
+      builder.make_config(jit_compile=jit_compile),
+      builders.NetworkSpec(OBS, ACT), iter(dataset), None,
+      loggers.NoOpLogger(), None, None)
 
 
 def main():
@@ -135,7 +126,9 @@ def main():
   rates = {name: [] for name in learners}
   for _ in range(args.repeats):
     for name, learner in learners.items():
-      rates[name].append(steps_per_second(learner, args.steps))
+      # 3 untimed steps trace and warm up.
+      rates[name].append(timing.calls_per_second(learner.step, args.steps,
+                                                 warmup=3))
       print(f'[bench] {name}: {rates[name][-1]:.2f} steps/s', flush=True)
   mean = {k: sum(v) / len(v) for k, v in rates.items()}
   print('\n| learner | steps/s | vs Acme MPO |\n|---|---|---|')

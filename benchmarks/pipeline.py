@@ -16,13 +16,11 @@ Usage: python benchmarks/pipeline.py [--episodes 100] [--table-size 20000]
 import argparse
 import multiprocessing as mp
 import os
-import sys
 import time
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('GLOG_minloglevel', '1')
 os.environ.setdefault('MUJOCO_GL', 'egl')
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 ENV_ID = 'control:cheetah-run'
 TABLE = 'snippets'
@@ -132,11 +130,12 @@ def learner_rates(address, agent, steps, repeats):
   """Learner steps/s from Reverb and from memory, same process and TF."""
   import tensorflow as tf
   from acme.utils import loggers
+  from abmrl.agents import builders
   from abmrl.agents import registry
   from abmrl.datasets import replay
 
-  definition = registry.get(agent)
-  config = definition.config_class()
+  builder = registry.get(agent)
+  config = builder.make_config()
   reverb_dataset = replay.make_snippet_dataset(
       address, TABLE, config.batch_size, SNIPPET_LENGTH, SNIPPETS_PER_ITEM)
   reverb_iterator = iter(reverb_dataset)
@@ -146,8 +145,9 @@ def learner_rates(address, agent, steps, repeats):
   ).repeat().prefetch(4)
 
   def timed(iterator):
-    learner = definition.make_learner(config, 17, 6, iterator, None,
-                                      loggers.NoOpLogger(), None, None)
+    learner = builder.make_learner(config, builders.NetworkSpec(17, 6),
+                                   iterator, None, loggers.NoOpLogger(), None,
+                                   None)
     learner.run(num_steps=10)  # trace and warm up
     start = time.time()
     learner.run(num_steps=10 + steps)

@@ -9,11 +9,10 @@ Usage: python benchmarks/sawyer_env.py [--steps 3000]
 
 import argparse
 import os
-import sys
-import time
+
+import timing
 
 os.environ.setdefault('MUJOCO_GL', 'egl')
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def steps_per_second(env, steps: int, seed: int = 0) -> float:
@@ -21,11 +20,11 @@ def steps_per_second(env, steps: int, seed: int = 0) -> float:
   rng = np.random.default_rng(seed)
   spec = env.action_spec()
   env.reset()
-  start = time.time()
-  for _ in range(steps):
+
+  def step():
     if env.step(rng.uniform(spec.minimum, spec.maximum)).last():
       env.reset()
-  return steps / (time.time() - start)
+  return timing.calls_per_second(step, steps)
 
 
 def main():

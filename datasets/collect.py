@@ -40,11 +40,6 @@ from abmrl.datasets import replay as replay_lib
 COUNTER_PREFIX = 'collector_'
 
 
-def seed_tag(seed: int) -> str:
-  """The behaviour tag of one seed's episodes."""
-  return f'seed{seed}'
-
-
 class CollectingActor:
   """Acts with samples of the learner's policy; logs and replays episodes."""
 
@@ -82,7 +77,7 @@ class CollectingActor:
     self._action_spec = environment.action_spec()
     self._dataset_dir = dataset_dir
     self._seed = seed
-    self._tag = behaviour or seed_tag(seed)
+    self._tag = behaviour or episodes_lib.seed_tag(seed)
     self._should_start = should_start or (lambda: True)
     self._actor_index = actor_index
     self._target = target_episodes
@@ -176,12 +171,8 @@ class CollectingActor:
     Rows follow `episodes.Episode`: the last row has zero action, reward and
     discount, as restorers see episodes read from disk.
     """
-    action = np.asarray(rows['action'], np.float32)
-    episode = episodes_lib.Episode(
-        observation=np.asarray(rows['observation'], np.float32),
-        action=np.concatenate([action, np.zeros_like(action[:1])]),
-        reward=np.asarray(rows['reward'] + [0.], np.float32),
-        discount=np.asarray(rows['discount'] + [0.], np.float32),
+    episode = episodes_lib.Episode.from_transitions(
+        rows['observation'], rows['action'], rows['reward'], rows['discount'],
         metadata={})
     for view in episodes_lib.relabelled_views(episode, self._relabellings):
       for start in replay_lib.snippet_starts(

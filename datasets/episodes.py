@@ -72,8 +72,13 @@ class DatasetSpec:
     return cls(**{k: tuple(v) if isinstance(v, list) else v
                   for k, v in data.items() if k in fields})
 
-  def mismatch(self, other: 'DatasetSpec') -> Optional[str]:
-    """Describes how `other` (an environment's spec) differs, or None."""
+  def mismatch(self, other: 'DatasetSpec',
+               same_env: bool = True) -> Optional[str]:
+    """Describes how `other` (an environment's or another dataset's spec)
+    differs, or None; with `same_env`, a different environment id is a
+    difference too."""
+    if same_env and self.env_id != other.env_id:
+      return f'it holds {self.env_id} data, not {other.env_id}'
     for name in ('observation_shape', 'action_shape'):
       if getattr(self, name) != getattr(other, name):
         return (f'{name.replace("_", " ")} {getattr(self, name)} in the data '
@@ -82,6 +87,14 @@ class DatasetSpec:
             np.allclose(self.action_maximum, other.action_maximum)):
       return f'action bounds differ from those of {other.env_id}'
     return None
+
+  def require_match(self, other: 'DatasetSpec', action: str,
+                    same_env: bool = True) -> None:
+    """Raises DatasetError '<action>: <what differs>' unless `other` matches
+    (the one check every reader, writer and merge of a dataset makes)."""
+    problem = self.mismatch(other, same_env)
+    if problem:
+      raise DatasetError(f'{action}: {problem}')
 
 
 @dataclasses.dataclass
@@ -101,6 +114,20 @@ class Episode:
   @property
   def num_transitions(self) -> int:
     return len(self.observation) - 1
+
+  @classmethod
+  def from_transitions(cls, observation, action, reward, discount,
+                       metadata: Dict[str, Any]) -> 'Episode':
+    """An episode from its T+1 observations and T transitions' actions,
+    rewards and discounts: the last row gets the zero placeholders."""
+    action = np.asarray(action, np.float32)
+    return cls(observation=np.asarray(observation, np.float32),
+               action=np.concatenate([action, np.zeros_like(action[:1])]),
+               reward=np.append(np.asarray(reward, np.float32),
+                                np.float32(0)),
+               discount=np.append(np.asarray(discount, np.float32),
+                                  np.float32(0)),
+               metadata=metadata)
 
 
 def _safe_tag(tag: str) -> str:
@@ -147,6 +174,11 @@ def _episode_names(tag_dir: str) -> List[str]:
   return sorted(n for n in os.listdir(tag_dir) if n.isdigit())
 
 
+def seed_tag(seed: int) -> str:
+  """The behaviour tag of one seed's episodes (of a logged learning run)."""
+  return f'seed{seed}'
+
+
 def count_episodes(directory: str, behaviour: str) -> int:
   """How many complete episodes a behaviour tag holds."""
   tag_dir = os.path.join(directory, EPISODES_DIR, _safe_tag(behaviour))
@@ -176,18 +208,14 @@ def read_episode(path: str) -> Episode:
     raise DatasetError(f'{path}: episode has {len(steps)} steps')
   if not isinstance(metadata, dict) or 'return' not in metadata:
     raise DatasetError(f'{path}: episode metadata missing')
-  observation = np.stack([s.timestep.observation for s in steps]).astype(
-      np.float32)
-  action = np.stack([s.action for s in steps[1:]]).astype(np.float32)
-  reward = np.array([s.timestep.reward for s in steps[1:]], np.float32)
-  discount = np.array([s.timestep.discount for s in steps[1:]], np.float32)
   if metadata.get('length', len(steps) - 1) != len(steps) - 1:
     raise DatasetError(f'{path}: {len(steps) - 1} transitions, metadata says '
                        f'{metadata["length"]}')
-  action = np.concatenate([action, np.zeros_like(action[:1])])
-  reward = np.append(reward, np.float32(0))
-  discount = np.append(discount, np.float32(0))
-  return Episode(observation, action, reward, discount, metadata)
+  return Episode.from_transitions(
+      observation=np.stack([s.timestep.observation for s in steps]),
+      action=np.stack([s.action for s in steps[1:]]),
+      reward=[s.timestep.reward for s in steps[1:]],
+      discount=[s.timestep.discount for s in steps[1:]], metadata=metadata)
 
 
 def relabelled(episode: Episode, reward_fn: Callable[[np.ndarray], Any],
@@ -256,12 +284,8 @@ class EpisodeWriter:
     os.makedirs(os.path.join(directory, EPISODES_DIR), exist_ok=True)
     spec_path = os.path.join(directory, DATASET_FILE)
     if os.path.exists(spec_path):
-      existing = read_spec(directory)
-      problem = existing.mismatch(self._spec)
-      if problem or existing.env_id != env_id:
-        raise DatasetError(
-            f'{directory} holds {existing.env_id} data; cannot add {env_id}'
-            + (f' ({problem})' if problem else ''))
+      read_spec(directory).require_match(
+          self._spec, f'cannot add {env_id} episodes to {directory}')
     else:
       _write_json_atomically(spec_path, self._spec.to_json())
     self._shared = shared
@@ -410,17 +434,10 @@ def merge(sources: List[str], out: str) -> int:
   specs = [(source, read_spec(source)) for source in sources]
   first_source, first = specs[0]
   for source, spec in specs[1:]:
-    problem = first.mismatch(spec)
-    if problem or spec.env_id != first.env_id:
-      raise DatasetError(f'cannot merge {source} ({spec.env_id}) into data of '
-                         f'{first.env_id} from {first_source}'
-                         + (f': {problem}' if problem else ''))
+    first.require_match(spec, f'cannot merge {source} with {first_source}')
   spec_path = os.path.join(out, DATASET_FILE)
   if os.path.exists(spec_path):
-    existing = read_spec(out)
-    if existing.env_id != first.env_id or existing.mismatch(first):
-      raise DatasetError(f'{out} holds {existing.env_id} data; cannot merge '
-                         f'{first.env_id} into it')
+    read_spec(out).require_match(first, f'cannot merge into {out}')
   else:
     os.makedirs(out, exist_ok=True)
     _write_json_atomically(spec_path, first.to_json())

@@ -8,7 +8,7 @@ Online-MPO-generated data is a separate tool (`abmrl collect`).
 
 import dataclasses
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -28,36 +28,54 @@ def _point_mass_controller(observation: np.ndarray) -> np.ndarray:
   return np.clip(-8.0 * position - 1.5 * velocity, -1.0, 1.0)
 
 
-# The Sawyer pick-and-place controllers by name: scripted.PickAndPlace's
-# options for each.
-_PICK_AND_PLACE = {
-    # the green cube to a random free place on the floor (a new place every
-    # episode), whatever the task rewards
-    'pick_and_place': {},
-    # so, never within the bring tasks' tolerance of their targets
-    'pick_and_place_keep_away': dict(keep_away=True),
-    # so, half the carries first by a random waypoint out past the walls
-    'pick_and_place_detour': dict(detour=0.5),
-    # so, the hand now and then drifting up or down for a few carry steps
-    'pick_and_place_wander': dict(wander=0.05),
-    # so, now and then setting the cube down wherever the carry has got to
-    'pick_and_place_stop': dict(stop=0.02),
-    # detours and stops together
-    'pick_and_place_detour_stop': dict(detour=0.5, stop=0.02),
-    # so, with detours out to 12 cm past the walls: about as far as the
-    # arm reaches, where learned policies carried the cube
+class _PickAndPlace(NamedTuple):
+  """A named Sawyer pick-and-place controller: one line on what it does,
+  and scripted.PickAndPlace's options for it."""
+  description: str
+  options: Dict[str, Any]
+
+
+# The Sawyer pick-and-place controllers by name (the names are in datasets'
+# behaviour tags and in docs/results/: never rename one).
+_PICK_AND_PLACE: Dict[str, _PickAndPlace] = {
+    # whatever the task rewards
+    'pick_and_place': _PickAndPlace(
+        'pick the green cube and set it down at a random free place on the '
+        'basket\'s floor, a new place each episode, chosen without regard '
+        'to the bring tasks\' targets (near them only by chance)', {}),
+    'pick_and_place_keep_away': _PickAndPlace(
+        'as pick_and_place, never placing within the bring tasks\' '
+        'tolerance of their targets, not even by chance',
+        dict(keep_away=True)),
+    'pick_and_place_detour': _PickAndPlace(
+        'as pick_and_place, half the carries first going by a random '
+        'waypoint out to 4 cm past the basket\'s walls', dict(detour=0.5)),
+    'pick_and_place_wander': _PickAndPlace(
+        'as pick_and_place, the hand drifting up or down for a few steps '
+        'now and then during carries', dict(wander=0.05)),
+    'pick_and_place_stop': _PickAndPlace(
+        'as pick_and_place, each carry step with a 2 % chance of setting '
+        'the cube down wherever the carry has got to', dict(stop=0.02)),
+    'pick_and_place_detour_stop': _PickAndPlace(
+        'pick_and_place_detour and pick_and_place_stop together',
+        dict(detour=0.5, stop=0.02)),
+    # where learned policies carried the cube
     # (docs/results/sawyer_bring_to_corner.md, "Data that roam")
-    'pick_and_place_roam_stop': dict(detour=0.5, detour_margin=0.12,
-                                     stop=0.02),
-    # so, and half the set-downs held still in closed fingers for 5-60
-    # steps before letting go ("Data that hold")
-    'pick_and_place_roam_stop_hold': dict(detour=0.5, detour_margin=0.12,
-                                          stop=0.02, hold=0.5),
-    # so, and one place in ten on top of another cube, which the set-down
-    # presses the green cube onto until the wrist-force limit ends the
-    # episode ("What ends the episodes")
-    'pick_and_place_roam_stop_hold_onto': dict(
-        detour=0.5, detour_margin=0.12, stop=0.02, hold=0.5, onto=0.1),
+    'pick_and_place_roam_stop': _PickAndPlace(
+        'as pick_and_place_detour_stop, with detours out to 12 cm past the '
+        'walls, about as far as the arm reaches',
+        dict(detour=0.5, detour_margin=0.12, stop=0.02)),
+    # ("Data that hold")
+    'pick_and_place_roam_stop_hold': _PickAndPlace(
+        'as pick_and_place_roam_stop, half the set-downs held still in '
+        'closed fingers for 5-60 steps before the fingers open',
+        dict(detour=0.5, detour_margin=0.12, stop=0.02, hold=0.5)),
+    # ("What ends the episodes")
+    'pick_and_place_roam_stop_hold_onto': _PickAndPlace(
+        'as pick_and_place_roam_stop_hold, one place in ten drawn on top of '
+        'another cube, which the set-down presses the green cube onto until '
+        'the wrist-force limit ends the episode',
+        dict(detour=0.5, detour_margin=0.12, stop=0.02, hold=0.5, onto=0.1)),
 }
 
 
@@ -71,33 +89,57 @@ def _sawyer(name: str) -> Callable[[np.random.Generator], Policy]:
 
   def make(rng: np.random.Generator) -> Policy:
     controller = (scripted.PickAndLift() if name == 'pick_and_lift' else
-                  scripted.PickAndPlace(rng=rng, **_PICK_AND_PLACE[name]))
+                  scripted.PickAndPlace(rng=rng,
+                                        **_PICK_AND_PLACE[name].options))
     return lambda o: controller(multitask.base_observation(o))
   return make
 
 
+class _Controller(NamedTuple):
+  """A registered scripted controller: one line on what it does, and how to
+  make one episode's controller from a random generator."""
+  description: str
+  make: Callable[[np.random.Generator], Policy]
+
+
+_POINT_MASS = _Controller(
+    'PD control of the point mass towards the target at the origin',
+    lambda rng: _point_mass_controller)
+_SAWYER = {
+    'pick_and_lift': _Controller('reach, grasp and lift the green cube',
+                                 _sawyer('pick_and_lift')),
+    **{name: _Controller(c.description, _sawyer(name))
+       for name, c in _PICK_AND_PLACE.items()},
+}
 _SAWYER_IDS = ('reach', 'grasp', 'lift', 'place_wide', 'place_narrow', 'stack',
                'stack_and_leave', 'bring_to_centre', 'bring_to_corner',
                'multitask')
 # Scripted controllers by environment id, by name (the first is the
-# default). Each entry makes one episode's controller from a random
-# generator. Environments without one get only noise levels around the zero
+# default). Environments without one get only noise levels around the zero
 # action and the random policy.
+_CONTROLLERS: Dict[str, Dict[str, _Controller]] = {
+    'control:point_mass-easy': {'pd': _POINT_MASS},
+    'control:point_mass-hard': {'pd': _POINT_MASS},
+    **{f'sawyer:{task}': _SAWYER for task in _SAWYER_IDS},
+}
+# The same by environment id, by name: each entry makes one episode's
+# controller from a random generator.
 SCRIPTED_CONTROLLERS: Dict[str, Dict[str, Callable[[np.random.Generator],
                                                    Policy]]] = {
-    'control:point_mass-easy': {'pd': lambda rng: _point_mass_controller},
-    'control:point_mass-hard': {'pd': lambda rng: _point_mass_controller},
-    # The green cube: reach, grasp and lift it; or the pick-and-place
-    # controllers above.
-    **{f'sawyer:{task}': {
-        name: _sawyer(name) for name in ('pick_and_lift', *_PICK_AND_PLACE)}
-       for task in _SAWYER_IDS},
-}
+    env_id: {name: c.make for name, c in named.items()}
+    for env_id, named in _CONTROLLERS.items()}
 
 
 def controllers(env_id: str) -> List[str]:
   """Names of the scripted controllers for `env_id` (default first)."""
   return list(SCRIPTED_CONTROLLERS.get(env_id, {}))
+
+
+def controller_descriptions(env_id: str) -> Dict[str, str]:
+  """One line on what each scripted controller for `env_id` does, by name
+  (default first, as `controllers`; empty where the environment has none)."""
+  return {name: c.description
+          for name, c in _CONTROLLERS.get(env_id, {}).items()}
 
 
 @dataclasses.dataclass(frozen=True)

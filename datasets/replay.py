@@ -140,25 +140,14 @@ def snippet_batches(make_dataset: Callable[[], tf.data.Dataset],
         return
 
 
-def phased_batches(offline: Iterator,
-                   make_parts: Callable[[], Tuple[Iterator, Iterator]],
-                   switch_step: int, current_step: Callable[[], int],
-                   on_online_batch: Optional[Callable[[], None]] = None
-                   ) -> Iterator:
-  """Offline batches until the learner reaches `switch_step`, then batches
-  joining an offline and an online part along the batch axis, from the two
-  iterators `make_parts()` returns then (so the online table's share of each
-  batch is fixed by the parts' batch sizes).
-
-  `current_step()` is the learner's step (it resumes with a checkpoint, so
-  a restarted run continues in its phase).
-  """
-  while current_step() < switch_step:
-    yield next(offline)
-  offline_part, online_part = make_parts()
+def joined_batches(offline_part: Iterator, online_part: Iterator,
+                   on_batch: Optional[Callable[[], None]] = None) -> Iterator:
+  """Batches joining an offline and an online part along the batch axis (so
+  the online table's share of each batch is fixed by the parts' batch
+  sizes): a fine-tuning learner's batches once its online phase begins."""
   for from_offline, from_online in zip(offline_part, online_part):
-    if on_online_batch is not None:
-      on_online_batch()
+    if on_batch is not None:
+      on_batch()
     yield {name: tf.concat([from_offline[name], from_online[name]], axis=0)
            for name in from_offline}
 

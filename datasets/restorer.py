@@ -186,16 +186,6 @@ class Restorer:
     self.stats.steps += episode.num_transitions
     self._count(episodes=1, steps=episode.num_transitions)
 
-  def _wait(self, blocking_call, **kwargs) -> bool:
-    """Retries a blocking writer call in 1 s slices; False if stopped."""
-    while not self._should_stop():
-      try:
-        blocking_call(timeout_ms=1000, **kwargs)
-        return True
-      except reverb.errors.DeadlineExceededError:
-        pass
-    return False
-
   def _count(self, **increments) -> None:
     if self._counter is not None:
       self._counter.increment(

@@ -31,7 +31,7 @@ def observation_stats(directory: str, first_episodes: Optional[int] = None,
   update per episode, so memory stays one episode)."""
   paths = episodes.list_episodes(directory, first_episodes)
   if not paths:
-    raise ValueError(f'{directory}: no complete episodes')
+    raise episodes.DatasetError(f'{directory}: no complete episodes')
   count, mean, m2 = 0, None, None
   for i, path in enumerate(paths):
     observation = episodes.read_episode(path).observation
@@ -70,9 +70,9 @@ def load(path: str) -> Stats:
     with np.load(path) as data:
       mean, std = data['mean'], data['std']
   except (OSError, KeyError, ValueError) as e:
-    raise ValueError(f'{path}: not an observation-statistics file ({e})'
+    raise episodes.DatasetError(f'{path}: not an observation-statistics file ({e})'
                      ) from None
   if mean.shape != std.shape or mean.ndim != 1 or np.any(std <= 0):
-    raise ValueError(f'{path}: bad observation statistics (mean '
+    raise episodes.DatasetError(f'{path}: bad observation statistics (mean '
                      f'{mean.shape}, std {std.shape})')
   return mean.astype(np.float32), std.astype(np.float32)

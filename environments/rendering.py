@@ -8,6 +8,7 @@ neither can still train.
 """
 
 import ctypes.util
+import os
 from typing import Optional
 
 import dm_env
@@ -43,3 +44,16 @@ def render(environment: dm_env.Environment, width: int = 320,
           'Debian\'s libosmesa6 and set MUJOCO_GL=osmesa, or use a GPU with '
           'MUJOCO_GL=egl') from e
     raise
+
+
+def write_gif(frames, path: str, seconds_per_frame: float) -> str:
+  """Writes RGB frames as a looping GIF, atomically (a `.tmp.gif` renamed),
+  playing at `seconds_per_frame` (GIF durations are whole ms, ≥ 20)."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  tmp = path + '.tmp.gif'
+  Image.fromarray(frames[0]).save(
+      tmp, save_all=True, append_images=[Image.fromarray(f) for f in frames[1:]],
+      duration=max(20, int(1000 * seconds_per_frame)), loop=0)
+  os.replace(tmp, path)
+  return path

@@ -14,18 +14,23 @@ Collection (`build_collect_program`: an online MPO run that logs its data):
      │                   ▲
   learner ──variables────┘
   counter, monitor (progress; stops the program when the seed is complete)
+
+Nodes are classes from the other packages (agents/, datasets/); this module
+only sizes them from the run configuration (launch/config.py) and wires
+them together.
 """
 
 import functools
 import os
+from typing import Optional
 
 from acme.utils import counting
 import launchpad as lp
 import numpy as np
 
+from abmrl.agents import builders
 from abmrl.agents import evaluator as evaluator_lib
 from abmrl.agents import loggers
-from abmrl.agents import registry
 from abmrl.datasets import collect as collect_lib
 from abmrl.datasets import episodes
 from abmrl.datasets import replay as replay_lib
@@ -34,126 +39,124 @@ from abmrl import environments
 from abmrl.launch import config as config_lib
 from abmrl.launch import nodes
 
+# The online phase's counts exist from the start, so they are columns of the
+# learner's CSV log (its header is fixed by the first row).
+_ONLINE_COUNTS = ('learner_online_batches', 'collector_episodes',
+                  'collector_steps', 'collector_return_sum')
 
-def _agent_config(config: config_lib.TrainConfig):
-  return registry.get(config.agent).config_class(**config.agent_config)
 
-
-def _num_tasks(config):
+def _num_tasks(env_id: str) -> Optional[int]:
   """K for task-conditioned networks (a multi-task environment), else None."""
-  return len(environments.tasks(config.env_id) or ()) or None
+  return len(environments.tasks(env_id) or ()) or None
 
 
-def _observation_stats(config):
-  """(mean, std) standardising the networks' inputs, if the run asks for it
-  (a TrainConfig's choice; collection runs have no data to take them from)."""
-  stats = getattr(config, 'observation_stats', None)
-  return stats() if stats else None
+def network_spec(env_id: str, spec: episodes.DatasetSpec,
+                 observation_stats=None) -> builders.NetworkSpec:
+  """What sizes a run's networks: the data's shapes, the environment's
+  tasks, the run's observation statistics."""
+  return builders.NetworkSpec(spec.observation_shape[0], spec.action_shape[0],
+                              _num_tasks(env_id), observation_stats)
 
 
-def _make_tables(config, spec: episodes.DatasetSpec):
-  """The snippet table (`config`: a TrainConfig or a CollectConfig)."""
-  batch_size = _agent_config(config).batch_size
-  whole_episodes = getattr(config, 'whole_episodes', False)
-  shared = getattr(config, 'shared_buffer', False)
-  tables = [replay_lib.make_snippet_table(
-      replay_lib.SNIPPET_TABLE, spec, config.snippet_length,
-      max_size=config.replay_size,
-      samples_per_insert=None if shared else config.samples_per_insert,
-      min_size_to_sample=config.min_replay_size, batch_size=batch_size,
-      snippets_per_item=config.snippets_per_item,
-      whole_episodes=whole_episodes)]
-  if getattr(config, 'offline_steps', None) is not None and not shared:
-    tables.append(replay_lib.make_snippet_table(
-        replay_lib.ONLINE_TABLE, spec, config.snippet_length,
-        max_size=config.online_replay_size,
-        samples_per_insert=config.online_samples_per_insert,
-        min_size_to_sample=config.online_min_replay_size,
-        batch_size=config.online_batch_size(batch_size),
-        snippets_per_item=config.snippets_per_item,
-        whole_episodes=whole_episodes))
+def _make_tables(replay: config_lib.ReplayConfig,
+                 online: Optional[config_lib.OnlineConfig], batch_size: int,
+                 whole_episodes: bool, spec: episodes.DatasetSpec):
+  """The snippet table, and the online table of a fine-tuning run with
+  separate buffers (`online`: None for a collection run)."""
+  table = functools.partial(
+      replay_lib.make_snippet_table, spec=spec,
+      snippet_length=replay.snippet_length,
+      snippets_per_item=replay.snippets_per_item,
+      whole_episodes=whole_episodes)
+  shared = online is not None and online.shared_buffer
+  tables = [table(replay_lib.SNIPPET_TABLE, max_size=replay.replay_size,
+                  samples_per_insert=(None if shared
+                                      else replay.samples_per_insert),
+                  min_size_to_sample=replay.min_replay_size,
+                  batch_size=batch_size)]
+  if online is not None and online.enabled and not shared:
+    tables.append(table(
+        replay_lib.ONLINE_TABLE, max_size=online.replay_size,
+        samples_per_insert=online.samples_per_insert,
+        min_size_to_sample=online.min_replay_size,
+        batch_size=online.batch_size(batch_size, replay.snippets_per_item)))
   return tables
 
 
 def _make_learner(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
                   replay, counter):
-  agent_config = _agent_config(config)
-  batch_size = agent_config.batch_size
+  replay_config, online = config.replay, config.online
 
   def batches(table, size):
     return iter(replay_lib.make_snippet_dataset(
         replay.server_address, table, batch_size=size,
-        snippet_length=config.snippet_length,
-        snippets_per_item=config.snippets_per_item))
+        snippet_length=replay_config.snippet_length,
+        snippets_per_item=replay_config.snippets_per_item))
 
-  dataset = batches(replay_lib.SNIPPET_TABLE, batch_size)
   learner_counter = counting.Counter(counter, prefix='', time_delta=0.)
-  holder = {}  # the learner, whose step the phased batches read once built
-  if config.offline_steps is not None:
-    # The online phase's counts exist from the start, so they are columns
-    # of the learner's CSV log (its header is fixed by the first row).
-    learner_counter.increment(**{
-        key: 0 for key in ('learner_online_batches', 'collector_episodes',
-                           'collector_steps', 'collector_return_sum')})
-  if config.offline_steps is not None and not config.shared_buffer:
-    online = config.online_batch_size(batch_size)
-    dataset = replay_lib.phased_batches(
-        dataset,
-        lambda: (batches(replay_lib.SNIPPET_TABLE, batch_size - online),
-                 batches(replay_lib.ONLINE_TABLE, online)),
-        config.offline_steps, lambda: holder['learner'].num_steps,
-        lambda: learner_counter.increment(learner_online_batches=1))
-  holder['learner'] = registry.get(config.agent).make_learner(
-      agent_config, spec.observation_shape[0], spec.action_shape[0],
-      dataset, learner_counter,
-      loggers.make_logger(config.run_dir, 'learner', steps_key='learner_steps'),
-      config.run_dir, config.steps, num_tasks=_num_tasks(config),
-      observation_stats=_observation_stats(config))
-  return holder['learner']
+  if online.enabled:
+    learner_counter.increment(**{key: 0 for key in _ONLINE_COUNTS})
+  learner = config.builder.make_learner(
+      config.agent_config,
+      network_spec(config.env_id, spec, config.observation_stats()),
+      batches(replay_lib.SNIPPET_TABLE, config.batch_size), learner_counter,
+      loggers.make_logger(config.run_dir, 'learner',
+                          steps_key='learner_steps'),
+      config.run_dir, config.steps)
+  if online.enabled and not online.shared_buffer:
+    # From the switch on, each batch joins an offline and an online part.
+    size = online.batch_size(config.batch_size,
+                             replay_config.snippets_per_item)
+    learner.switch_dataset_at(online.offline_steps, lambda: (
+        replay_lib.joined_batches(
+            batches(replay_lib.SNIPPET_TABLE, config.batch_size - size),
+            batches(replay_lib.ONLINE_TABLE, size),
+            lambda: learner_counter.increment(learner_online_batches=1))))
+  return learner
 
 
 def _make_evaluator(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
                     label: str, variable_key: str, index: int, learner,
                     counter):
-  agent_config = _agent_config(config)
   return evaluator_lib.Evaluator(
       environment_factories={  # one per task of a multi-task environment
           task: functools.partial(environments.make, env_id,
                                   seed=config.seed + 1000 + index)
           for task, env_id in environments.evaluation_ids(
               config.env_id).items()},
-      policy_factory=functools.partial(registry.make_evaluated_network,
-                                       agent_config, spec.action_shape[0],
-                                       variable_key, _num_tasks(config),
-                                       _observation_stats(config)),
+      policy_factory=functools.partial(
+          config.builder.make_policy, config.agent_config, variable_key,
+          network_spec(config.env_id, spec, config.observation_stats())),
       variable_source=learner, counter=counter,
       logger=loggers.make_logger(config.run_dir, f'evaluator_{label}_{index}',
                                  time_delta=0., steps_key='learner_steps'),
-      num_episodes=config.eval_episodes, variable_key=variable_key,
-      min_learner_steps_between=config.eval_every_learner_steps,
+      num_episodes=config.evaluation.episodes, variable_key=variable_key,
+      min_learner_steps_between=config.evaluation.every_learner_steps,
       should_stop=nodes.program_stopping,
-      phase_switch_step=config.offline_steps,
+      phase_switch_step=config.online.offline_steps,
       learner_steps_budget=config.steps)
 
 
 def _make_actor(config, spec: episodes.DatasetSpec, index: int, replay,
-                learner, counter, env_seed: int, **actor_args):
+                learner, counter, env_seed: int, observation_stats=None,
+                **actor_args):
   """A CollectingActor acting with the learner's policy (`config`: a
   CollectConfig or, for fine-tuning, a TrainConfig)."""
+  networks = network_spec(config.env_id, spec, observation_stats)
+  builder = config.builder
   return collect_lib.CollectingActor(
       environment=environments.make(config.env_id, seed=env_seed),
       env_id=config.env_id, seed=config.seed, actor_index=index,
-      policy_network=registry.make_evaluated_network(
-          _agent_config(config), spec.action_shape[0], 'policy',
-          _num_tasks(config), _observation_stats(config)),
+      policy_network=builder.make_policy(config.agent_config, 'policy',
+                                         networks),
       variable_source=learner, replay=replay,
-      snippet_length=config.snippet_length,
-      snippets_per_item=config.snippets_per_item, counter=counter,
+      snippet_length=config.replay.snippet_length,
+      snippets_per_item=config.replay.snippets_per_item, counter=counter,
       should_stop=nodes.program_stopping,
-      whole_episodes=getattr(config, 'whole_episodes', False),
+      whole_episodes=builder.whole_episodes,
       # A multi-task environment's transitions go in once per task.
       relabellings=(environments.relabellings(config.env_id)
-                    if _num_tasks(config) else None),
+                    if networks.num_tasks else None),
       **actor_args)
 
 
@@ -163,54 +166,64 @@ def _make_online_actor(config: config_lib.TrainConfig,
   """An actor of the online phase: waits for the learner's `offline_steps`,
   then acts with samples of its policy, logging to the run's online_data."""
   def offline_phase_over():
-    return counter.get_counts().get('learner_steps', 0) >= config.offline_steps
+    return (counter.get_counts().get('learner_steps', 0)
+            >= config.online.offline_steps)
 
   return _make_actor(
       config, spec, index, replay, learner, counter,
       env_seed=config.seed + 2000 + index,
+      observation_stats=config.observation_stats(),
       dataset_dir=config.online_data_dir, target_episodes=None,
-      table=(replay_lib.SNIPPET_TABLE if config.shared_buffer
+      table=(replay_lib.SNIPPET_TABLE if config.online.shared_buffer
              else replay_lib.ONLINE_TABLE), behaviour='online',
       should_start=offline_phase_over, policy_name=config.agent)
+
+
+def _add_replay_and_counter(program: lp.Program, config, online,
+                            spec: episodes.DatasetSpec):
+  with program.group('replay'):
+    replay = program.add_node(lp.ReverbNode(functools.partial(
+        _make_tables, config.replay, online, config.batch_size,
+        config.builder.whole_episodes, spec)))
+  with program.group('counter'):
+    counter = program.add_node(lp.CourierNode(counting.Counter))
+  return replay, counter
 
 
 def build_program(config: config_lib.TrainConfig,
                   spec: episodes.DatasetSpec) -> lp.Program:
   """Replay, counter, K restorers, the learner, E evaluators per policy."""
-  agent = registry.get(config.agent)
   program = lp.Program(name='abmrl')
-  with program.group('replay'):
-    replay = program.add_node(
-        lp.ReverbNode(functools.partial(_make_tables, config, spec)))
-  with program.group('counter'):
-    counter = program.add_node(lp.CourierNode(counting.Counter))
+  replay, counter = _add_replay_and_counter(program, config, config.online,
+                                            spec)
   with program.group('restorer'):
-    for k in range(config.restorers):
+    for k in range(config.data.restorers):
       program.add_node(lp.PyNode(
-          nodes.run, restorer_lib.Restorer, config.dataset_dir, replay,
-          replay_lib.SNIPPET_TABLE, config.snippet_length,
-          snippets_per_item=config.snippets_per_item, shard_index=k,
-          num_shards=config.restorers, interleave=config.restorer_interleave,
-          seed=config.seed, counter=counter,
-          should_stop=nodes.program_stopping,
-          first_episodes=config.first_episodes,
-          max_passes=1 if config.shared_buffer else None,
+          nodes.run, restorer_lib.Restorer, config.data.dataset_dir, replay,
+          replay_lib.SNIPPET_TABLE, config.replay.snippet_length,
+          snippets_per_item=config.replay.snippets_per_item, shard_index=k,
+          num_shards=config.data.restorers,
+          interleave=config.data.restorer_interleave, seed=config.seed,
+          counter=counter, should_stop=nodes.program_stopping,
+          first_episodes=config.data.first_episodes,
+          max_passes=1 if config.online.shared_buffer else None,
           # Multi-task environments always restore once per task.
           relabellings=(environments.relabellings(config.env_id)
-                        if config.relabel or _num_tasks(config) else None),
+                        if config.data.relabel or _num_tasks(config.env_id)
+                        else None),
           whole_episodes=config.whole_episodes))
   with program.group('learner'):
     learner = program.add_node(lp.CourierNode(
         nodes.ServeAfterRun, _make_learner, config, spec, replay, counter))
-  if config.offline_steps is not None:
+  if config.online.enabled:
     with program.group('actor'):
-      for k in range(config.online_actors):
+      for k in range(config.online.actors):
         program.add_node(lp.PyNode(nodes.run, _make_online_actor, config,
                                    spec, k, replay, learner, counter))
   num_evaluators = 0
   with program.group('evaluator'):
-    for label, variable_key in agent.policies.items():
-      for e in range(config.evaluators):
+    for label, variable_key in config.builder.policies.items():
+      for e in range(config.evaluation.evaluators):
         program.add_node(lp.PyNode(
             nodes.run, _make_evaluator, config, spec, label, variable_key, e,
             learner, counter))
@@ -226,30 +239,28 @@ def _make_online_learner(config: config_lib.CollectConfig,
                          should_stop):
   """A learner fed by actors: runs until `should_stop` (its dataset is
   rebuilt after rate-limiter timeouts, and ends once `should_stop`)."""
-  agent_config = _agent_config(config)
-
   def make_dataset():
     return replay_lib.make_snippet_dataset(
         replay.server_address, replay_lib.SNIPPET_TABLE,
-        batch_size=agent_config.batch_size,
-        snippet_length=config.snippet_length,
-        snippets_per_item=config.snippets_per_item,
+        batch_size=config.batch_size,
+        snippet_length=config.replay.snippet_length,
+        snippets_per_item=config.replay.snippets_per_item,
         rate_limiter_timeout_ms=1000)
 
-  return registry.get(config.agent).make_learner(
-      agent_config, spec.observation_shape[0], spec.action_shape[0],
+  return config.builder.make_learner(
+      config.agent_config, network_spec(config.env_id, spec),
       replay_lib.snippet_batches(make_dataset, should_stop),
       counting.Counter(counter, prefix='', time_delta=0.),
       loggers.make_logger(config.run_dir, 'learner', steps_key='learner_steps',
                           print_to_terminal=False),
-      config.run_dir, None, num_tasks=_num_tasks(config))
+      config.run_dir, None)
 
 
 def _make_collecting_actor(config: config_lib.CollectConfig,
                            spec: episodes.DatasetSpec, index: int, replay,
                            learner, counter):
   done = episodes.count_episodes(config.dataset_dir,
-                                 collect_lib.seed_tag(config.seed))
+                                 episodes.seed_tag(config.seed))
   # A fresh environment seed per seed, actor and resumption.
   env_seed = int(np.random.SeedSequence(
       [config.seed, index, done]).generate_state(1)[0])
@@ -264,11 +275,7 @@ def build_collect_program(config: config_lib.CollectConfig,
                           start_episodes: int) -> lp.Program:
   """Replay, counter, an online learner, K logging actors, a monitor."""
   program = lp.Program(name='abmrl-collect')
-  with program.group('replay'):
-    replay = program.add_node(
-        lp.ReverbNode(functools.partial(_make_tables, config, spec)))
-  with program.group('counter'):
-    counter = program.add_node(lp.CourierNode(counting.Counter))
+  replay, counter = _add_replay_and_counter(program, config, None, spec)
   with program.group('learner'):
     learner = program.add_node(lp.CourierNode(
         nodes.OnlineLearner, _make_online_learner, config, spec, replay,

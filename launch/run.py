@@ -5,13 +5,13 @@ import dataclasses
 import glob
 import os
 import time
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 from absl import flags
 import launchpad as lp
 from launchpad.nodes.python import local_multi_processing
+import numpy as np
 
-from abmrl.datasets import collect as collect_lib
 from abmrl.datasets import episodes
 from abmrl.datasets import statistics
 from abmrl import environments
@@ -49,10 +49,10 @@ def _ensure_absl_flags_parsed():
     flags.FLAGS(['abmrl'], known_only=True)
 
 
-def _launch(program: lp.Program, launch_type: str) -> None:
+def _launch(program: lp.Program, launch: config_lib.LaunchConfig) -> None:
   """Launches a program and waits until it stops."""
   _ensure_absl_flags_parsed()
-  if launch_type == 'local_mp':
+  if launch.launch_type == 'local_mp':
     manager = lp.launch(program,
                         launch_type=lp.LaunchType.LOCAL_MULTI_PROCESSING,
                         terminal='current_terminal',
@@ -66,23 +66,62 @@ def _launch(program: lp.Program, launch_type: str) -> None:
     if manager._termination_notice_secs < 0:
       manager._termination_notice_secs = flags.FLAGS.lp_termination_notice_secs
     # pylint: enable=protected-access
-  elif launch_type == 'test_mt':
+  elif launch.launch_type == 'test_mt':
     manager = lp.launch(program, launch_type=lp.LaunchType.TEST_MULTI_THREADING,
                         serialize_py_nodes=False)
   else:
-    raise ValueError(f'unknown launch type {launch_type!r}')
+    raise config_lib.ConfigError(
+        f'unknown launch type {launch.launch_type!r}; valid: '
+        + ', '.join(config_lib.LAUNCH_TYPES))
   manager.wait()
+
+
+def check_dataset(dataset_dir: str, env_id: str, relabel: bool = False
+                  ) -> Tuple[episodes.DatasetSpec, episodes.DatasetSpec]:
+  """The data's spec and the environment's, after checking the dataset
+  exists, has episodes, and matches the environment (after relabelling, if
+  asked). Raises DatasetError, or UnknownEnvironmentError, in one line."""
+  env = environments.make(env_id)
+  spec = episodes.read_spec(dataset_dir)
+  if not episodes.list_episodes(dataset_dir):
+    raise episodes.DatasetError(f'dataset {dataset_dir} has no complete '
+                                'episodes')
+  env_spec = episodes.DatasetSpec.from_environment(env_id, env)
+  restored = spec
+  if relabel:
+    relabellings = environments.relabellings(env_id)
+    if not relabellings:
+      raise config_lib.ConfigError(
+          f'--relabel: {env_id} has no reward defined on observations (the '
+          'sawyer:* environments have)')
+    observation_fn = relabellings[0][0]
+    try:
+      shape = np.shape(observation_fn(np.zeros((2,) + spec.observation_shape,
+                                               np.float32)))[1:]
+    except ValueError:
+      shape = spec.observation_shape
+    restored = dataclasses.replace(spec, observation_shape=tuple(shape))
+  restored.require_match(
+      env_spec, f'dataset {dataset_dir} does not match {env_id}'
+      + (' after relabelling' if relabel else ''), same_env=False)
+  if spec.env_id != env_id and not relabel:
+    raise episodes.DatasetError(
+        f'dataset {dataset_dir} holds {spec.env_id} data; to train for '
+        f'{env_id}, add --relabel (rewards recomputed from observations)')
+  return spec, env_spec
 
 
 def whole_episode_rows(config: config_lib.TrainConfig) -> int:
   """Rows of a whole-episode snippet: the longest episode in the data, and
   when online actors run, the environment's longest episode too."""
-  rows = episodes.longest_episode(config.dataset_dir, config.first_episodes)
-  if config.offline_steps is not None:
+  rows = episodes.longest_episode(config.data.dataset_dir,
+                                  config.data.first_episodes)
+  if config.online.enabled:
     limit = environments.step_limit(config.env_id)
     if limit is None:
-      raise ValueError(f'{config.env_id} has no time limit: online episodes '
-                       'cannot be stored whole')
+      raise config_lib.ConfigError(
+          f'{config.env_id} has no time limit: online episodes cannot be '
+          'stored whole')
     rows = max(rows, limit + 1)
   return rows
 
@@ -97,29 +136,76 @@ def save_observation_stats(config: config_lib.TrainConfig) -> str:
     statistics.load(path)  # fails clearly on a damaged file
     return path
   relabellings = environments.relabellings(config.env_id)
-  observation_fn = (relabellings[0][0] if relabellings and config.relabel
+  observation_fn = (relabellings[0][0] if relabellings and config.data.relabel
                     else None)
-  print(f'[train] observation statistics of {config.dataset_dir}')
+  print(f'[train] observation statistics of {config.data.dataset_dir}')
   return statistics.save(path, statistics.observation_stats(
-      config.dataset_dir, config.first_episodes, observation_fn,
+      config.data.dataset_dir, config.data.first_episodes, observation_fn,
       progress=print))
 
 
-def train(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
-          launch_type: str = 'local_mp') -> TrainResult:
-  """Launches the program, waits until it stops, returns the final figures."""
+def prepare(config: config_lib.TrainConfig
+            ) -> Tuple[config_lib.TrainConfig, episodes.DatasetSpec]:
+  """Everything a run needs before any process starts, each problem one
+  line (ConfigError, DatasetError, UnknownEnvironmentError): the config
+  checked, the dataset checked against the environment, a multi-task
+  environment's data relabelled per task, whole-episode snippets sized,
+  observation statistics saved. Returns the config to run and the spec
+  its networks are sized by."""
+  config.validate()
+  if environments.tasks(config.env_id) is not None and not config.data.relabel:
+    # Multi-task training always restores the data once per task.
+    config = dataclasses.replace(config, data=dataclasses.replace(
+        config.data, relabel=True))
+  _, spec = check_dataset(config.data.dataset_dir, config.env_id,
+                          config.data.relabel)
   if config.whole_episodes:
-    config = dataclasses.replace(config, snippet_length=whole_episode_rows(
-        config))
-  if config.offline_steps is not None and os.path.isdir(config.online_data_dir):
+    config = dataclasses.replace(config, replay=dataclasses.replace(
+        config.replay, snippet_length=whole_episode_rows(config)))
+  if config.data.normalise_observations:
+    save_observation_stats(config)
+  return config, spec
+
+
+def train(config: config_lib.TrainConfig) -> TrainResult:
+  """Checks the run (`prepare`), launches its program, waits until it
+  stops, returns the final figures."""
+  config, spec = prepare(config)
+  if config.online.enabled and os.path.isdir(config.online_data_dir):
     # Online actors' episodes left unfinished by an interrupted run.
     episodes.remove_partials(config.online_data_dir)
-  if config.normalise_observations:
-    save_observation_stats(config)
   config.save()
   start = time.time()
-  _launch(program_lib.build_program(config, spec), launch_type)
+  _launch(program_lib.build_program(config, spec), config.launch)
   return read_result(config.run_dir, time.time() - start)
+
+
+def load_run(run_dir: str) -> config_lib.TrainConfig:
+  """The configuration of a run directory (ConfigError if it is none)."""
+  path = os.path.join(run_dir, 'config.json')
+  if not os.path.isfile(path):
+    raise config_lib.ConfigError(f'{run_dir} is not a run directory (no '
+                                 'config.json)')
+  return config_lib.load_train_config(path)
+
+
+def network_spec(config: config_lib.TrainConfig, environment):
+  """What sizes the run's networks, for `environment` (one of the run's
+  evaluation environments)."""
+  spec = episodes.DatasetSpec.from_environment(config.env_id, environment)
+  return program_lib.network_spec(config.env_id, spec,
+                                  config.observation_stats())
+
+
+def restore_policy(config: config_lib.TrainConfig, variable_key: str,
+                   environment):
+  """The run's network `variable_key` ('policy', 'prior') with the weights
+  of its latest checkpoint, sized for `environment`. FileNotFoundError
+  without a checkpoint."""
+  return config.builder.restore_policy(
+      config.agent_config, variable_key, network_spec(config, environment),
+      environment.observation_spec(),
+      os.path.join(config.run_dir, 'checkpoints', 'learner'))
 
 
 @dataclasses.dataclass
@@ -133,11 +219,31 @@ class CollectResult:
   seconds: float
 
 
-def collect(config: config_lib.CollectConfig, spec: episodes.DatasetSpec,
-            launch_type: str = 'local_mp') -> CollectResult:
+def collect_spec(config: config_lib.CollectConfig) -> episodes.DatasetSpec:
+  """The spec of the collected episodes, after checking the config and that
+  a dataset already at `dataset_dir` holds the same environment."""
+  config.validate()
+  spec = episodes.DatasetSpec.from_environment(
+      config.env_id, environments.make(config.env_id))
+  out = config.dataset_dir
+  if os.path.exists(os.path.join(out, episodes.DATASET_FILE)):
+    episodes.read_spec(out).require_match(
+        spec, f'cannot collect {config.env_id} into {out}')
+  elif os.path.exists(out) and not os.path.isdir(out):
+    raise config_lib.ConfigError(f'--out {out} is a file, not a directory')
+  return spec
+
+
+def collected_episodes(config: config_lib.CollectConfig) -> int:
+  """How many episodes of the config's seed its dataset holds."""
+  return episodes.count_episodes(config.dataset_dir,
+                                 episodes.seed_tag(config.seed))
+
+
+def collect(config: config_lib.CollectConfig) -> CollectResult:
   """Runs (or resumes) one seed's collection until it holds its target."""
-  tag = collect_lib.seed_tag(config.seed)
-  before = episodes.count_episodes(config.dataset_dir, tag)
+  spec = collect_spec(config)
+  before = collected_episodes(config)
   start = time.time()
   if before < config.episodes:
     # Interrupted writes of an earlier collection into this dataset (no other
@@ -145,7 +251,7 @@ def collect(config: config_lib.CollectConfig, spec: episodes.DatasetSpec,
     episodes.remove_partials(config.dataset_dir)
     config.save()
     _launch(program_lib.build_collect_program(config, spec, before),
-            launch_type)
+            config.launch)
   return read_collect_result(config, before, time.time() - start)
 
 
@@ -153,7 +259,7 @@ def read_collect_result(config: config_lib.CollectConfig, before: int,
                         seconds: float, shown: int = 10) -> CollectResult:
   paths = [p for p in episodes.list_episodes(config.dataset_dir)
            if os.path.basename(os.path.dirname(p)) ==
-           collect_lib.seed_tag(config.seed)]
+           episodes.seed_tag(config.seed)]
   returns = lambda ps: [episodes.read_episode_metadata(p)['return'] for p in ps]
   return CollectResult(config.seed, before, len(paths), config.episodes,
                        returns(paths[:shown]), returns(paths[-shown:]),

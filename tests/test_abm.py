@@ -7,12 +7,14 @@ import tensorflow_probability as tfp
 
 from acme.tf import networks as acme_networks
 from acme.utils import loggers
+from abmrl.agents import builders
+from abmrl.agents import losses as shared_losses
 from abmrl.agents import networks
 from abmrl.agents import registry
-from abmrl.agents.abm import ABMConfig
-from abmrl.agents.abm import ABMLearner
 from abmrl.agents.abm import losses
+from abmrl.agents.abm.config import ABMConfig
 from abmrl.agents.abm.config import VARIANTS
+from abmrl.agents.abm.learning import ABMLearner
 
 tfd = tfp.distributions
 
@@ -32,6 +34,29 @@ def np_n_step_returns(reward, discount, bootstrap, gamma):
         scale *= gamma * discount[i, j]
       out[i, t] = total + scale * bootstrap[i]
   return out
+
+
+def np_advantage_weights(a, kind='exp', temperature=1.0, max_weight=np.inf,
+                         normalisation='none', valid=None):
+  """The weights w(A) of the three papers, from their equations.
+
+  ABM eq. 4's f: 1[A ≥ 0] ('step'), min(exp(A), 20) ('exp'), 1 ('none',
+  BM's eq. 3). AWAC eq. 10 with Z(s) dropped: exp(A/λ), or rlkit's
+  softmax_batch(A/λ) · |batch|, then min(·, max_weight). AWR: min(exp(A/β),
+  ω_max), A first standardised over the valid entries if asked.
+  """
+  a = np.asarray(a, np.float64)
+  if normalisation == 'batch_standardise':
+    kept = a[np.ones_like(a, bool) if valid is None else valid > 0]
+    a = (a - kept.mean()) / (kept.std() + 1e-5)
+  if kind == 'step':
+    return (a >= 0).astype(np.float64)
+  if kind == 'none':
+    return np.ones_like(a)
+  e = np.exp(a / temperature)
+  if normalisation == 'batch_softmax':
+    e = e / e.sum() * a.size
+  return np.minimum(e, max_weight)
 
 
 def np_temperature_dual(q, eta, epsilon):
@@ -69,12 +94,53 @@ def test_n_step_returns_with_an_episode_end_inside_the_snippet():
 
 
 def test_abm_weights_are_the_unit_step_of_the_advantage():
-  advantage = tf.constant([-1., 0., 2., -1e-6])
-  np.testing.assert_array_equal(losses.abm_prior_weights(advantage).numpy(),
-                                [0, 1, 1, 0])
+  advantage = tf.constant([-1., 0., 2., -1e-6, 4.])
+  np.testing.assert_array_equal(
+      shared_losses.advantage_weights(advantage, kind='step').numpy(),
+      [0, 1, 1, 0, 1])
+  # The exponential f, clipped at 20 as the learner clips it (CRR's).
   np.testing.assert_allclose(
-      losses.abm_prior_weights(advantage, 'exp').numpy(),
-      np.minimum(np.exp(advantage.numpy()), 20))
+      shared_losses.advantage_weights(advantage, kind='exp',
+                                      max_weight=20.).numpy(),
+      np.minimum(np.exp(advantage.numpy()), 20), rtol=1e-6)
+
+
+_ADVANTAGE = np.array([-1.0, 0.0, 0.5, 2.0, -1e-6, 4.0], np.float32)
+_VALID = np.array([1, 1, 1, 1, 1, 0], np.float32)  # the last: padding
+
+
+@pytest.mark.parametrize('options', [
+    dict(kind='step'),  # ABM eq. 4, the unit step
+    dict(kind='exp', max_weight=20.),  # ABM eq. 4, exp
+    dict(kind='none'),  # BM eq. 3
+    dict(kind='step', normalisation='batch_standardise'),
+    dict(temperature=0.5),  # AWAC eq. 10 (Z(s) dropped)
+    dict(temperature=1.0, max_weight=2.0),
+    dict(temperature=2.0, normalisation='batch_softmax'),  # rlkit's AWAC
+    dict(temperature=0.5, normalisation='batch_softmax', max_weight=1.5),
+    dict(temperature=0.05, max_weight=20.),  # AWR
+    dict(temperature=1.0, max_weight=20., normalisation='batch_standardise'),
+    dict(temperature=0.5, max_weight=20., normalisation='batch_standardise',
+         valid=_VALID),
+], ids=repr)
+def test_advantage_weights_match_numpy_for_every_kind_and_normalisation(
+    options):
+  tensors = {key: tf.constant(value) if isinstance(value, np.ndarray)
+             else value for key, value in options.items()}
+  got = shared_losses.advantage_weights(tf.constant(_ADVANTAGE), **tensors)
+  expected = np_advantage_weights(_ADVANTAGE, **options)
+  valid = options.get('valid', np.ones_like(_ADVANTAGE)) > 0
+  np.testing.assert_allclose(got.numpy()[valid], expected[valid], rtol=1e-4)
+
+
+@pytest.mark.parametrize('options', [
+    dict(kind='unit'), dict(normalisation='batch'),
+    dict(kind='step', normalisation='batch_softmax'),
+    dict(normalisation='batch_softmax', valid=tf.constant(_VALID)),
+], ids=repr)
+def test_advantage_weights_refuse_unknown_options(options):
+  with pytest.raises(ValueError):
+    shared_losses.advantage_weights(tf.constant(_ADVANTAGE), **options)
 
 
 def test_abm_prior_loss_matches_weighted_log_likelihood():
@@ -82,7 +148,7 @@ def test_abm_prior_loss_matches_weighted_log_likelihood():
   mu, sd = rng.normal(size=(6, 2)), rng.uniform(0.3, 1.5, size=(6, 2))
   actions = rng.normal(size=(6, 2))
   weights = np.array([1, 0, 1, 1, 0, 1], np.float32)
-  got = losses.behaviour_model_loss(
+  got = shared_losses.weighted_maximum_likelihood(
       tfd.MultivariateNormalDiag(mu.astype(np.float32), sd.astype(np.float32)),
       tf.constant(actions, tf.float32), tf.constant(weights)).numpy()
   np.testing.assert_allclose(got, -np.mean(weights * np_log_prob(actions, mu,
@@ -241,7 +307,8 @@ def test_prior_min_variance_floors_the_prior_alone():
                        tf.float32)
   floors = {}
   for key in ('policy', 'prior'):
-    network = registry.make_evaluated_network(config, 2, key)
+    network = registry.get('abm_mpo').make_policy(
+        config, key, builders.NetworkSpec(observation_size=4, action_size=2))
     network(states)
     head, = [m for m in network.submodules
              if isinstance(m, acme_networks.MultivariateNormalDiagHead)]

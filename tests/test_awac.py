@@ -5,11 +5,11 @@ import numpy as np
 import tensorflow as tf
 
 from acme.utils import loggers
+from abmrl.agents import losses as shared_losses
 from abmrl.agents import networks
 from abmrl.agents.awac import losses
 from abmrl.agents.awac.config import AWACConfig
 from abmrl.agents.awac.learning import AWACLearner
-from abmrl.agents.bm import losses as bm_losses
 from tests.test_abm import _bandit_batches
 from tests.test_abm import _mean_and_mass
 from tests.test_abm import np_log_prob
@@ -27,17 +27,19 @@ def test_twin_td_loss_uses_the_smaller_target_critic():
 
 
 def test_advantage_weights_exp_batch_softmax_and_clip():
+  """The options AWACLearner passes: exp(A/λ) (eq. 10 without Z(s)), or
+  rlkit's batch softmax × batch size, then min(·, max_weight)."""
   a = np.array([-1.0, 0.0, 0.5, 2.0], np.float32)
-  np.testing.assert_allclose(
-      losses.advantage_weights(tf.constant(a), 0.5).numpy(), np.exp(a / 0.5),
-      rtol=1e-6)
+  weights = lambda **options: shared_losses.advantage_weights(
+      tf.constant(a), kind='exp', **options).numpy()
+  np.testing.assert_allclose(weights(temperature=0.5), np.exp(a / 0.5),
+                             rtol=1e-6)
   softmax = np.exp(a / 2.0) / np.sum(np.exp(a / 2.0)) * len(a)
   np.testing.assert_allclose(
-      losses.advantage_weights(tf.constant(a), 2.0, 'batch_softmax').numpy(),
-      softmax, rtol=1e-6)
-  np.testing.assert_allclose(
-      losses.advantage_weights(tf.constant(a), 1.0, max_weight=2.0).numpy(),
-      np.minimum(np.exp(a), 2.0), rtol=1e-6)
+      weights(temperature=2.0, normalisation='batch_softmax'), softmax,
+      rtol=1e-6)
+  np.testing.assert_allclose(weights(temperature=1.0, max_weight=2.0),
+                             np.minimum(np.exp(a), 2.0), rtol=1e-6)
 
 
 def test_weighted_log_likelihood_matches_the_projection_of_eq_10():
@@ -45,8 +47,8 @@ def test_weighted_log_likelihood_matches_the_projection_of_eq_10():
   mu, sd = rng.normal(size=(8, 3)), rng.uniform(0.2, 1.0, (8, 3))
   actions, weights = rng.normal(size=(8, 3)), rng.uniform(0, 3, 8)
   distribution = networks.tfd.MultivariateNormalDiag(mu, sd)
-  got = bm_losses.behaviour_model_loss(distribution, actions,
-                                       tf.constant(weights))
+  got = shared_losses.weighted_maximum_likelihood(distribution, actions,
+                                                  tf.constant(weights))
   expected = -np.mean(np_log_prob(actions, mu, sd) * weights)
   np.testing.assert_allclose(got.numpy(), expected, rtol=1e-6)
 

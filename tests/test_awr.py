@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from acme.utils import loggers
+from abmrl.agents import losses as shared_losses
 from abmrl.agents import networks
 from abmrl.agents.awr import losses
 from abmrl.agents.awr.config import AWRConfig
@@ -109,25 +110,30 @@ def test_td_lambda_returns_over_whole_padded_episodes():
                              rtol=1e-5)
 
 
+def _awr_weights(a, temperature, normalisation='none', valid=None):
+  """The shared weights with the options AWRLearner passes (ω_max = 20)."""
+  return shared_losses.advantage_weights(
+      tf.constant(a), kind='exp', temperature=temperature, max_weight=20.0,
+      normalisation=normalisation,
+      valid=None if valid is None else tf.constant(valid)).numpy()
+
+
 def test_advantage_weights_normalise_over_valid_entries_only():
   a = np.array([-0.5, 0.0, 0.1, 1.0, 50.0], np.float32)
   valid = np.array([1, 1, 1, 1, 0], np.float32)
   normalised = (a[:4] - a[:4].mean()) / (a[:4].std() + 1e-5)
-  got = losses.advantage_weights(tf.constant(a), 1.0, 20.0, 'batch',
-                                 valid=tf.constant(valid)).numpy()
+  got = _awr_weights(a, 1.0, 'batch_standardise', valid)
   np.testing.assert_allclose(got[:4], np.minimum(np.exp(normalised), 20.0),
                              rtol=1e-4)
 
 
 def test_advantage_weights_clip_and_normalise():
   a = np.array([-0.5, 0.0, 0.1, 1.0], np.float32)
-  np.testing.assert_allclose(
-      losses.advantage_weights(tf.constant(a), 0.05, 20.0).numpy(),
-      np.minimum(np.exp(a / 0.05), 20.0), rtol=1e-5)
+  np.testing.assert_allclose(_awr_weights(a, 0.05),
+                             np.minimum(np.exp(a / 0.05), 20.0), rtol=1e-5)
   normalised = (a - a.mean()) / (a.std() + 1e-5)
-  np.testing.assert_allclose(
-      losses.advantage_weights(tf.constant(a), 1.0, 20.0, 'batch').numpy(),
-      np.minimum(np.exp(normalised), 20.0), rtol=1e-4)
+  np.testing.assert_allclose(_awr_weights(a, 1.0, 'batch_standardise'),
+                             np.minimum(np.exp(normalised), 20.0), rtol=1e-4)
 
 
 def test_value_loss():

@@ -6,10 +6,10 @@ import tensorflow_probability as tfp
 
 from acme.utils import counting
 from acme.utils import loggers
+from abmrl.agents import losses
 from abmrl.agents import networks
-from abmrl.agents.bm import BMConfig
-from abmrl.agents.bm import BMLearner
-from abmrl.agents.bm import losses
+from abmrl.agents.bm.config import BMConfig
+from abmrl.agents.bm.learning import BMLearner
 
 tfd = tfp.distributions
 
@@ -25,19 +25,31 @@ def test_bm_loss_matches_numpy_eq3():
   mean = rng.normal(size=(5, 3)).astype(np.float32)
   std = rng.uniform(0.2, 2.0, size=(5, 3)).astype(np.float32)
   actions = rng.normal(size=(5, 3)).astype(np.float32)
-  loss = losses.behaviour_model_loss(
+  loss = losses.weighted_maximum_likelihood(
       tfd.MultivariateNormalDiag(mean, std), tf.constant(actions))
   expected = -np.mean(_gaussian_log_prob(actions, mean, std))
   np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-5)
 
 
-def test_transitions_of_snippets_drop_the_last_row():
+def test_snippet_transitions_drop_the_last_row():
   observation = tf.reshape(tf.range(2 * 3 * 2, dtype=tf.float32), [2, 3, 2])
   action = observation[..., :1] * 10
-  states, actions = losses.transitions_of_snippets(observation, action)
-  np.testing.assert_array_equal(states.numpy(), [[0, 1], [2, 3], [6, 7],
-                                                 [8, 9]])
-  np.testing.assert_array_equal(actions.numpy()[:, 0], [0, 20, 60, 80])
+  reward = tf.reshape(tf.range(2 * 3, dtype=tf.float32), [2, 3])
+  data = losses.snippet_transitions(
+      {'observation': observation, 'action': action, 'reward': reward,
+       'discount': 1. - reward / 10})
+  np.testing.assert_array_equal(data.states.numpy(), [[0, 1], [2, 3], [6, 7],
+                                                      [8, 9]])
+  np.testing.assert_array_equal(data.actions.numpy()[:, 0], [0, 20, 60, 80])
+  np.testing.assert_array_equal(data.rewards.numpy(), [0, 1, 3, 4])
+  np.testing.assert_allclose(data.discounts.numpy(), [1, 0.9, 0.7, 0.6])
+  np.testing.assert_array_equal(data.next_states.numpy(),
+                                [[2, 3], [4, 5], [8, 9], [10, 11]])
+  # A behaviour model's batch holds states and actions only.
+  bm_data = losses.snippet_transitions({'observation': observation,
+                                        'action': action})
+  assert bm_data.rewards is None and bm_data.discounts is None
+  np.testing.assert_array_equal(bm_data.states.numpy(), data.states.numpy())
 
 
 def _one_step_batches(rng, batch_size, weights, noise_std):

@@ -37,11 +37,11 @@ def _collect(out, seed, target, launch='test_mt', env=ENV_ID, extra=(),
 
 def _seed_episodes(out, seed):
   return [p for p in episodes.list_episodes(out)
-          if os.path.basename(os.path.dirname(p)) == f'seed{seed}']
+          if os.path.basename(os.path.dirname(p)) == episodes.seed_tag(seed)]
 
 
 def _learner_steps(out, seed):
-  rows = run_lib.read_csv(os.path.join(out, 'collector', f'seed{seed}', 'logs',
+  rows = run_lib.read_csv(os.path.join(out, 'collector', episodes.seed_tag(seed), 'logs',
                                        'learner', 'logs.csv'))
   return [int(r['learner_steps']) for r in rows]
 

@@ -12,9 +12,8 @@ import psutil
 
 SCRIPT = textwrap.dedent('''
     import os, signal, sys, time
-    sys.path.insert(0, {root!r})
     import launchpad as lp
-    from abmrl.launch import nodes, run as run_lib
+    from abmrl.launch import config, nodes, run as run_lib
 
     class Quick:
       def run(self):
@@ -35,20 +34,19 @@ SCRIPT = textwrap.dedent('''
 
     first = lp.Program('first')
     first.add_node(lp.PyNode(nodes.run, Quick), label='stopper')
-    run_lib._launch(first, 'local_mp')
+    run_lib._launch(first, config.LaunchConfig('local_mp'))
     print('first program done', flush=True)
     second = lp.Program('second')
     second.add_node(lp.PyNode(nodes.run, Stubborn), label='learner')
     second.add_node(lp.PyNode(nodes.run, Failing), label='restorer')
-    run_lib._launch(second, 'local_mp')
+    run_lib._launch(second, config.LaunchConfig('local_mp'))
 ''')
 
 
 def test_a_failed_second_program_is_killed_not_left_hanging(tmp_path):
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   mark = str(tmp_path / 'stubborn.pid')
   script = tmp_path / 'two_programs.py'
-  script.write_text(SCRIPT.format(root=root, mark=mark))
+  script.write_text(SCRIPT.format(mark=mark))
   start, stubborn = time.time(), None
   try:
     done = subprocess.run([sys.executable, str(script)], capture_output=True,

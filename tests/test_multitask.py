@@ -148,15 +148,16 @@ def test_every_agent_learns_with_task_conditioned_networks(agent):
   """Each learner built for a 3-task environment steps on batches whose
   rows carry different task inputs, and its evaluated policy reads them."""
   from acme.utils import loggers
+  from abmrl.agents import builders
   from abmrl.agents import registry
-  definition = registry.get(agent)
+  builder = registry.get(agent)
   small = {key: value for key, value in dict(
       batch_size=8, minibatch_size=8, value_steps=1, policy_steps=1,
       num_action_samples=3, policy_layer_sizes=(8, 8),
       prior_layer_sizes=(8, 8), critic_layer_sizes=(8, 8),
       value_layer_sizes=(8, 8)).items()
-           if key in vars(definition.config_class())}
-  config = definition.config_class(**small)
+           if key in vars(builder.make_config())}
+  config = builder.make_config(**small)
   rng = np.random.default_rng(0)
   rows = 3
 
@@ -171,10 +172,10 @@ def test_every_agent_learns_with_task_conditioned_networks(agent):
              'reward': tf.constant(rng.normal(size=(8, rows)), tf.float32),
              'discount': tf.ones([8, rows]), 'mask': tf.ones([8, rows])}
 
-  learner = definition.make_learner(config, 7, 2, batches(), None,
-                                    loggers.NoOpLogger(), None, 4,
-                                    num_tasks=3)
+  spec = builders.NetworkSpec(observation_size=7, action_size=2, num_tasks=3)
+  learner = builder.make_learner(config, spec, batches(), None,
+                                 loggers.NoOpLogger(), None, 4)
   learner.run()
   assert learner.num_steps == 4
-  policy = registry.make_evaluated_network(config, 2, 'policy', num_tasks=3)
+  policy = builder.make_policy(config, 'policy', spec)
   assert isinstance(policy, networks.TaskConditionedPolicy)

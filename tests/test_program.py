@@ -10,6 +10,7 @@ import time
 import numpy as np
 import psutil
 
+from abmrl.launch import cli
 from abmrl.launch import config as config_lib
 from abmrl.launch import run as run_lib
 from abmrl.datasets import episodes
@@ -19,27 +20,38 @@ from tests.conftest import run_ok
 SMALL_AGENT = {'batch_size': 64, 'policy_layer_sizes': (32, 32)}
 
 
-def _config(dataset, run_dir, steps):
-  return config_lib.TrainConfig(
-      agent='bm', env_id=ENV_ID, dataset_dir=dataset, run_dir=run_dir,
-      steps=steps, restorers=2, evaluators=1, eval_episodes=1,
-      eval_every_learner_steps=10, snippet_length=2, snippets_per_item=8,
-      replay_size=5_000,
-      min_replay_size=200, samples_per_insert=4.0, agent_config=SMALL_AGENT)
+def _config(dataset, run_dir, steps, **data):
+  return config_lib.TrainConfig.for_agent(
+      'bm', {'data': dict(dataset_dir=dataset, restorers=2, **data),
+             'evaluation': dict(evaluators=1, episodes=1,
+                                every_learner_steps=10),
+             'replay': dict(snippet_length=2, snippets_per_item=8,
+                            replay_size=5_000, min_replay_size=200,
+                            samples_per_insert=4.0),
+             'launch': dict(launch_type='test_mt')},
+      SMALL_AGENT, env_id=ENV_ID, run_dir=run_dir, steps=steps)
 
 
 def test_program_runs_and_stops_in_test_mt(small_dataset, tmp_path):
   run_dir = str(tmp_path / 'run')
   config = _config(small_dataset, run_dir, steps=25)
-  result = run_lib.train(config, episodes.read_spec(small_dataset),
-                         launch_type='test_mt')
+  result = run_lib.train(config)
   assert result.learner_steps == 25
   assert np.isfinite(result.final_return)
   assert list(result.final_returns) == ['evaluator_policy_0']
   with open(os.path.join(run_dir, 'config.json')) as f:
-    assert json.load(f)['steps'] == 25
+    saved = json.load(f)
+  assert saved['steps'] == 25 and saved['replay']['snippets_per_item'] == 8
+  # The saved tree is the config itself: it loads back equal.
+  assert config_lib.load_train_config(
+      os.path.join(run_dir, 'config.json')) == config
   assert os.path.isdir(os.path.join(run_dir, 'checkpoints', 'learner'))
   assert os.listdir(os.path.join(run_dir, 'tb'))
+  # `abmrl train --config RUN_DIR/config.json` reruns the saved run, which
+  # resumes from its checkpoint; a flag beside it overrides its value.
+  assert cli.main(['train', '--config', os.path.join(run_dir, 'config.json'),
+                   '--steps', '30']) == 0
+  assert run_lib.read_result(run_dir).learner_steps == 30
 
 
 def test_video_of_a_trained_run(small_dataset, tmp_path):
@@ -53,8 +65,7 @@ def test_video_of_a_trained_run(small_dataset, tmp_path):
                 '(apt-get install libosmesa6)')
   from PIL import Image
   run_dir = str(tmp_path / 'run')
-  run_lib.train(_config(small_dataset, run_dir, steps=25),
-                episodes.read_spec(small_dataset), launch_type='test_mt')
+  run_lib.train(_config(small_dataset, run_dir, steps=25))
   out = str(tmp_path / 'episode.gif')
   done = subprocess.run(
       [sys.executable, '-m', 'abmrl.launch.cli', 'video', '--run-dir', run_dir,
@@ -151,7 +162,8 @@ def test_abm_mpo_program_evaluates_policy_and_prior(small_dataset, tmp_path):
   assert result.learner_steps == 12
   with open(os.path.join(run_dir, 'config.json')) as f:
     saved = json.load(f)
-  assert saved['agent'] == 'abm_mpo' and saved['snippet_length'] == 3
+  assert saved['agent'] == 'abm_mpo'
+  assert saved['replay']['snippet_length'] == 3
   assert saved['agent_config']['num_action_samples'] == 4
 
 
@@ -238,7 +250,8 @@ def test_awr_learns_from_whole_episodes_offline_then_online(small_dataset,
   run_ok(command)
   with open(os.path.join(run_dir, 'config.json')) as f:
     saved = json.load(f)
-  assert saved['snippet_length'] == 1001 and saved['snippets_per_item'] == 1
+  assert saved['replay']['snippet_length'] == 1001
+  assert saved['replay']['snippets_per_item'] == 1
   learner_rows = run_lib.read_csv(os.path.join(run_dir, 'logs', 'learner',
                                                'logs.csv'))
   assert learner_rows[-1]['learner_steps'] == 30

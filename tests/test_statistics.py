@@ -10,11 +10,12 @@ import pytest
 import tensorflow as tf
 
 from abmrl.agents import networks
-from abmrl.agents import registry
 from abmrl.datasets import episodes
 from abmrl.datasets import statistics
+from abmrl import environments
 from abmrl.launch import config as config_lib
 from abmrl.launch import run as run_lib
+from tests.conftest import ENV_ID
 from tests.test_program import _config
 
 
@@ -72,24 +73,21 @@ def test_a_run_with_standardised_inputs(small_dataset, tmp_path):
   train and evaluate behind them; a policy restored from the checkpoint
   with them acts differently from one without (they are used)."""
   run_dir = str(tmp_path / 'run')
-  config = dataclasses.replace(_config(small_dataset, run_dir, steps=25),
-                               normalise_observations=True)
-  result = run_lib.train(config, episodes.read_spec(small_dataset),
-                         launch_type='test_mt')
+  config = _config(small_dataset, run_dir, steps=25,
+                   normalise_observations=True)
+  result = run_lib.train(config)
   assert result.learner_steps == 25 and np.isfinite(result.final_return)
   saved = config_lib.load_train_config(os.path.join(run_dir, 'config.json'))
-  assert saved.normalise_observations
+  assert saved.data.normalise_observations
   mean, std = saved.observation_stats()
   expected = statistics.observation_stats(small_dataset)
   np.testing.assert_array_equal(mean, expected[0])
   np.testing.assert_array_equal(std, expected[1])
-  spec = episodes.read_spec(small_dataset)
-  agent_config = registry.get('bm').config_class(**saved.agent_config)
-  observation_spec = tf.TensorSpec(spec.observation_shape, tf.float32)
-  restore = lambda stats: registry.restore_policy(
-      agent_config, spec.action_shape[0], observation_spec, 'policy',
-      os.path.join(run_dir, 'checkpoints', 'learner'), None, stats)
+  environment = environments.make(ENV_ID)
+  without_stats = dataclasses.replace(saved, data=dataclasses.replace(
+      saved.data, normalise_observations=False))
+  restore = lambda run: run_lib.restore_policy(run, 'policy', environment)
   observation = tf.constant(_all_observations(small_dataset)[:5], tf.float32)
-  with_stats = restore((mean, std))(observation).mean().numpy()
-  without = restore(None)(observation).mean().numpy()
+  with_stats = restore(saved)(observation).mean().numpy()
+  without = restore(without_stats)(observation).mean().numpy()
   assert not np.allclose(with_stats, without)

@@ -7,9 +7,6 @@ Usage: MUJOCO_GL=osmesa .venv/bin/python tools/sawyer_picture.py [--out docs/img
 
 import argparse
 import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def main():

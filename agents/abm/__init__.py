@@ -1,5 +1,7 @@
-"""The learners of "Keep Doing What Worked" (ABM+MPO, BM+MPO, MPO, SVG, prior only)."""
+"""The learners of "Keep Doing What Worked" (ABM+MPO, BM+MPO, MPO, SVG,
+prior only).
 
-from abmrl.agents.abm.config import ABMConfig
-from abmrl.agents.abm.config import VARIANTS
-from abmrl.agents.abm.learning import ABMLearner
+config.py (Tables 1-2), losses.py (the equations), learning.py (the learner),
+builder.py (what launch/ needs). Import the modules themselves: this file
+imports nothing, so reading a config does not load TensorFlow.
+"""

@@ -16,6 +16,9 @@ class ABMConfig:
   prior: str = 'abm'
   improvement: str = 'mpo'
   abm_weighting: str = 'step'  # f in eq. 4: 'step' (1⁺) or 'exp'
+  # With 'exp': exp(A) clipped from above so one outlier cannot dominate the
+  # batch (as CRR does, ≤ 20).
+  abm_max_weight: float = 20.0
   discount: float = 0.99
   num_action_samples: int = 20  # M
   target_update_period: int = 200

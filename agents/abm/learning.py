@@ -1,14 +1,20 @@
 """The learner of "Keep Doing What Worked" (ABM paper, Algorithm 1).
 
 One class, configured by a prior (ABM, BM, none) and an improvement step
-(MPO, SVG, none), so the variants differ only in their update rules:
+(MPO, SVG, none), so the variants differ only in their update rules. One
+step, part by part (each part a method returning a NamedTuple):
 
-  policy evaluation   TD(0), V̂(s') = mean of Q̂(s', a_j), a_j ~ π_θ' (eq. 1)
+  value targets       V̂(s) = mean of Q̂_φ'(s, a_j), a_j ~ π_θ', at s_{t+1}
+                      (and at every s_t for the ABM weights); MPO's E-step
+                      samples and their Q̂_φ' in the same critic call
+                      (`_value_targets`)
+  policy evaluation   TD(0) toward r + γ V̂(s') (eq. 1)
   prior               weighted max likelihood on the data (eq. 3 / eq. 4)
+                      (`_prior_update`)
   improvement, MPO    E-step on prior samples, M-step with a trust region
-                      to the target policy (eq. 5, 7–10)
+                      to the target policy (eq. 5, 7–10) (`_mpo_improvement`)
   improvement, SVG    reparameterised value gradient with KL to the prior
-                      (eq. 6, 11–12)
+                      (eq. 6, 11–12) (`_svg_improvement`)
   prior only          no RL policy; V̂ and Q̂ are the prior's (ε = 0)
 
 Target networks (π_θ', Q̂_φ', and the prior's in prior-only mode) are copied
@@ -16,7 +22,7 @@ every `target_update_period` steps.
 """
 
 import copy
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 from acme.tf import utils as tf2_utils
 from acme.utils import counting
@@ -26,20 +32,46 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from abmrl.agents import base
+from abmrl.agents import losses as shared_losses
 from abmrl.agents.abm import config as config_lib
 from abmrl.agents.abm import losses
 
 tfd = tfp.distributions
 
 
-def _merge(x: tf.Tensor) -> tf.Tensor:
-  """[B, T, ...] -> [B·T, ...]."""
-  return tf.reshape(x, [-1] + list(x.shape[2:]))
-
-
 def _detached(distribution) -> tfd.Distribution:
   return tfd.MultivariateNormalDiag(tf.stop_gradient(distribution.mean()),
                                     tf.stop_gradient(distribution.stddev()))
+
+
+class EStep(NamedTuple):
+  """What MPO's E-step (eq. 7–9) weighs: M actions per state, their Q̂_φ'."""
+  states: tf.Tensor  # s, where the policy improves, [S, O]
+  actions: tf.Tensor  # a_j, [M, S, A]
+  q_values: tf.Tensor  # Q̂_φ'(s, a_j), [M, S]
+  target: tfd.Distribution  # π_θ'(·|s), batch [S]: the M-step's trust region
+
+
+class ValueTargets(NamedTuple):
+  """V̂ from the target networks (eq. 1), and the E-step scored beside it."""
+  next_value: tf.Tensor  # V̂(s_{t+1}), [B, T]
+  value: Optional[tf.Tensor]  # V̂(s_t), [B, T]; with the ABM prior only
+  e_step: Optional[EStep]  # with MPO only
+
+
+class PriorUpdate(NamedTuple):
+  """The prior's loss (eq. 3 or eq. 4) and its distribution at the data."""
+  loss: tf.Tensor
+  distribution: tfd.Distribution  # π_prior(·|s_t), batch [B·T]
+  stats: Dict[str, tf.Tensor]  # logged: the ABM weights' mean
+
+
+class Improvement(NamedTuple):
+  """A policy improvement step's losses (MPO or SVG)."""
+  policy_loss: tf.Tensor  # for θ
+  dual_loss: tf.Tensor  # for `duals`
+  duals: List[tf.Variable]  # projected to ≥ min_dual after their step
+  stats: Dict[str, tf.Tensor]  # logged
 
 
 class ABMLearner(base.StepLoopLearner):
@@ -133,103 +165,139 @@ class ABMLearner(base.StepLoopLearner):
     q = tf.reshape(q, [num_samples, -1])
     return tf.split(q, [s.shape[0] for s, _ in groups], axis=1)
 
-  def _step(self, batch: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+  def _value_targets(self, observation: tf.Tensor,
+                     data: shared_losses.Transitions) -> ValueTargets:
+    """V̂(s) = 1/M Σ_j Q̂_φ'(s, a_j) (eq. 1) and MPO's E-step samples.
+
+    Args:
+      observation: the snippets' states, [B, N, O].
+      data: their transitions, T = N − 1 per snippet.
+    """
     config = self._config
     m = config.num_action_samples
-    observation = batch['observation']  # [B, N, O]
-    batch_size, rows = observation.shape[0], observation.shape[1]
-    states = _merge(observation[:, :-1])  # [B·T, O], T = N − 1
-    actions = _merge(batch['action'][:, :-1])  # [B·T, A]
-    reward = batch['reward'][:, :-1]  # [B, T]
-    discount = batch['discount'][:, :-1]  # [B, T]
-
-    # V̂(s) from the target networks: under the target policy, or under the
-    # prior itself in prior-only mode. The ABM weights need it at every row
-    # of a snippet; otherwise only the next states s_{t+1} need it.
+    batch_size = observation.shape[0]
+    # V̂ under the target policy, or under the prior itself in prior-only
+    # mode. The ABM weights need it at every row of a snippet (V̂(s_t) and
+    # the bootstrap V̂(s_N)); otherwise only the next states s_{t+1} need it.
     evaluated = self._target_policy if self._has_policy else self._target_prior
-    first_row = 0 if config.prior == 'abm' else 1
-    value_states = _merge(observation[:, first_row:])
+    every_row = config.prior == 'abm'
+    value_states = (shared_losses.flatten_snippets(observation) if every_row
+                    else data.next_states)
     value_policy = evaluated(value_states)
-    sampled = [(value_states, value_policy.sample(m))]
-    # Plain MPO samples its E-step from the target policy, as V̂ does, so it
-    # improves the policy at the next states s_{t+1} with V̂'s own samples
-    # and Q-values (as Acme's MPO learner does). With a prior, the E-step
-    # samples a_j ~ π_prior(·|s_t), scored in the same critic call.
-    shared_samples = config.improvement == 'mpo' and not self._has_prior
-    improved_states = value_states if shared_samples else states
-    target = None
-    if self._has_policy:
-      target = value_policy if shared_samples else self._target_policy(states)
-    if config.improvement == 'mpo' and not shared_samples:
-      sampled.append((states, self._prior(states).sample(m)))
-    q_sampled = self._q_of_samples(self._target_critic, sampled)
-    value = tf.reshape(tf.reduce_mean(q_sampled[0], axis=0),
-                       [batch_size, rows - first_row])
-    next_value = value[:, 1 - first_row:]  # V̂(s_{t+1}), [B, T]
+    value_actions = value_policy.sample(m)
+    e_step = None
+    if config.improvement == 'mpo' and self._has_prior:
+      # The E-step samples a_j ~ π_prior(·|s_t), scored in V̂'s critic call.
+      prior_actions = self._prior(data.states).sample(m)
+      value_q, prior_q = self._q_of_samples(
+          self._target_critic,
+          [(value_states, value_actions), (data.states, prior_actions)])
+      e_step = EStep(data.states, prior_actions, prior_q,
+                     self._target_policy(data.states))
+    else:
+      value_q, = self._q_of_samples(self._target_critic,
+                                    [(value_states, value_actions)])
+      if config.improvement == 'mpo':
+        # Plain MPO samples its E-step from the target policy, as V̂ does,
+        # so it improves the policy at the next states s_{t+1} with V̂'s own
+        # samples and Q-values (as Acme's MPO learner does).
+        e_step = EStep(value_states, value_actions, value_q, value_policy)
+    value = tf.reshape(tf.reduce_mean(value_q, axis=0), [batch_size, -1])
+    if every_row:  # [B, N]
+      return ValueTargets(next_value=value[:, 1:], value=value[:, :-1],
+                          e_step=e_step)
+    return ValueTargets(next_value=value, value=None, e_step=e_step)
 
-    stats = {}
+  def _prior_update(self, batch: Dict[str, tf.Tensor],
+                    data: shared_losses.Transitions,
+                    targets: ValueTargets) -> PriorUpdate:
+    """Eq. 4 with the ABM prior, weights f(R(τ_t:N) − V̂(s_t)); else eq. 3."""
+    config = self._config
+    weights, stats = None, {}
+    if config.prior == 'abm':
+      returns = losses.n_step_returns(
+          batch['reward'][:, :-1], batch['discount'][:, :-1],
+          targets.next_value[:, -1], config.discount)  # [B, T]
+      advantage = shared_losses.flatten_snippets(returns - targets.value)
+      weights = shared_losses.advantage_weights(
+          advantage, kind=config.abm_weighting,
+          max_weight=config.abm_max_weight)
+      stats['abm_weight_mean'] = tf.reduce_mean(weights)
+    distribution = self._prior(data.states)
+    loss = shared_losses.weighted_maximum_likelihood(distribution,
+                                                     data.actions, weights)
+    return PriorUpdate(loss, distribution, stats)
+
+  def _mpo_improvement(self, e_step: EStep) -> Improvement:
+    """E-step weights exp(Q/η)/Z (eq. 7–9), M-step in a trust region (eq. 5,
+    10)."""
+    config = self._config
+    online = self._policy(e_step.states)
+    weights, temperature_loss = losses.mpo_temperature_dual(
+        e_step.q_values, self._temperature, config.epsilon)
+    policy_loss, alpha_loss, kl_mean, kl_stddev = (
+        losses.mpo_weighted_maximum_likelihood(
+            e_step.actions, weights, online, e_step.target, self._alpha_mean,
+            self._alpha_stddev, config.epsilon_mean, config.epsilon_stddev))
+    return Improvement(
+        policy_loss, temperature_loss + alpha_loss,
+        [self._temperature, self._alpha_mean, self._alpha_stddev],
+        dict(kl_mean=tf.reduce_mean(kl_mean),
+             kl_stddev=tf.reduce_mean(kl_stddev),
+             temperature=self._temperature, alpha_mean=self._alpha_mean,
+             alpha_stddev=self._alpha_stddev))
+
+  def _svg_improvement(self, states: tf.Tensor,
+                       prior: Optional[PriorUpdate]) -> Improvement:
+    """max E_π[Q̂_φ'] s.t. KL(π_θ‖π_prior) ≤ ε (eq. 6, 11–12)."""
+    config = self._config
+    online = self._policy(states)
+    # Reparameterised samples: gradients reach θ through the actions.
+    samples = online.sample(config.num_action_samples)  # [M, B·T, A]
+    q_online, = self._q_of_samples(self._target_critic, [(states, samples)])
+    # Without a prior the target policy takes its place; the prior's own
+    # loss alone moves the prior.
+    anchor = (_detached(prior.distribution) if prior is not None
+              else self._target_policy(states))
+    kl = online.kl_divergence(anchor)
+    policy_loss, dual_loss = losses.svg_policy_loss(
+        q_online, kl, self._svg_eta, config.svg_epsilon)
+    return Improvement(policy_loss, dual_loss, [self._svg_eta],
+                       dict(kl_to_prior=tf.reduce_mean(kl),
+                            svg_eta=self._svg_eta))
+
+  def _step(self, batch: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+    config = self._config
+    data = shared_losses.snippet_transitions(batch)  # T = N − 1 per snippet
+    targets = self._value_targets(batch['observation'], data)
+
     with tf.GradientTape(persistent=True) as tape:
       # Policy evaluation (eq. 1).
-      q = self._critic(states, actions)
+      q = self._critic(data.states, data.actions)
       critic_loss = losses.policy_evaluation_td0(
-          q, _merge(reward), _merge(discount), _merge(next_value),
-          config.discount)
-
-      # The prior (eq. 3 or 4).
-      prior_loss = tf.constant(0.)
-      if self._has_prior:
-        weights = None
-        if config.prior == 'abm':
-          returns = losses.n_step_returns(reward, discount, value[:, -1],
-                                          config.discount)  # [B, T]
-          advantage = _merge(returns - value[:, :-1])
-          weights = losses.abm_prior_weights(advantage, config.abm_weighting)
-          stats['abm_weight_mean'] = tf.reduce_mean(weights)
-        prior_distribution = self._prior(states)
-        prior_loss = losses.behaviour_model_loss(prior_distribution, actions,
-                                                 weights)
-
-      # Policy improvement.
-      policy_loss = dual_loss = tf.constant(0.)
-      if self._has_policy:
-        online = self._policy(improved_states)
-        if config.improvement == 'mpo':
-          weights_e, temperature_loss = losses.mpo_temperature_dual(
-              q_sampled[-1], self._temperature, config.epsilon)
-          policy_loss, alpha_loss, kl_mean, kl_stddev = (
-              losses.mpo_weighted_maximum_likelihood(
-                  sampled[-1][1], weights_e, online, target,
-                  self._alpha_mean, self._alpha_stddev, config.epsilon_mean,
-                  config.epsilon_stddev))
-          dual_loss = temperature_loss + alpha_loss
-          stats.update(kl_mean=tf.reduce_mean(kl_mean),
-                       kl_stddev=tf.reduce_mean(kl_stddev),
-                       temperature=self._temperature,
-                       alpha_mean=self._alpha_mean,
-                       alpha_stddev=self._alpha_stddev)
-        else:  # svg
-          # Reparameterised samples: gradients reach θ through the actions.
-          q_online = self._q_of_samples(self._target_critic,
-                                        [(states, online.sample(m))])[0]
-          anchor = (_detached(prior_distribution) if self._has_prior
-                    else target)
-          kl = online.kl_divergence(anchor)
-          policy_loss, dual_loss = losses.svg_policy_loss(
-              q_online, kl, self._svg_eta, config.svg_epsilon)
-          stats.update(kl_to_prior=tf.reduce_mean(kl), svg_eta=self._svg_eta)
+          q, data.rewards, data.discounts,
+          shared_losses.flatten_snippets(targets.next_value), config.discount)
+      prior = (self._prior_update(batch, data, targets) if self._has_prior
+               else None)
+      improvement = None
+      if config.improvement == 'mpo':
+        improvement = self._mpo_improvement(targets.e_step)
+      elif config.improvement == 'svg':
+        improvement = self._svg_improvement(data.states, prior)
 
     updates = [(critic_loss, self._critic, self._critic_optimizer)]
-    if self._has_prior:
-      updates.append((prior_loss, self._prior, self._prior_optimizer))
-    if self._has_policy:
-      updates.append((policy_loss, self._policy, self._policy_optimizer))
+    if prior is not None:
+      updates.append((prior.loss, self._prior, self._prior_optimizer))
+    if improvement is not None:
+      updates.append((improvement.policy_loss, self._policy,
+                      self._policy_optimizer))
     for loss, network, optimizer in updates:
       variables = network.trainable_variables
       optimizer.apply(tape.gradient(loss, variables), variables)
-    if self._has_policy:
-      duals = ([self._temperature, self._alpha_mean, self._alpha_stddev]
-               if config.improvement == 'mpo' else [self._svg_eta])
-      self._dual_optimizer.apply(tape.gradient(dual_loss, duals), duals)
+    if improvement is not None:
+      duals = improvement.duals
+      self._dual_optimizer.apply(tape.gradient(improvement.dual_loss, duals),
+                                 duals)
       for dual in duals:
         dual.assign(tf.maximum(dual, config.min_dual))
     del tape
@@ -244,6 +312,15 @@ class ABMLearner(base.StepLoopLearner):
       return tf.constant(True)
     tf.cond(tf.equal(self._num_steps % config.target_update_period, 0),
             update_targets, lambda: tf.constant(False))
-    stats.update(critic_loss=critic_loss, prior_loss=prior_loss,
-                 policy_loss=policy_loss, q_mean=tf.reduce_mean(q))
+    stats = {}
+    if prior is not None:
+      stats.update(prior.stats)
+    if improvement is not None:
+      stats.update(improvement.stats)
+    stats.update(
+        critic_loss=critic_loss,
+        prior_loss=tf.constant(0.) if prior is None else prior.loss,
+        policy_loss=(tf.constant(0.) if improvement is None
+                     else improvement.policy_loss),
+        q_mean=tf.reduce_mean(q))
     return stats

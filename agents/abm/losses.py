@@ -2,6 +2,9 @@
 
 Shapes: B states (transitions of a batch of snippets, flattened), M action
 samples per state, A action dimensions, T transitions per snippet.
+
+The prior's loss (eq. 3 / eq. 4, weighted maximum likelihood) and eq. 4's
+weights f are shared with the other families: agents/losses.py.
 """
 
 from typing import Tuple
@@ -10,15 +13,7 @@ from acme.tf.losses import mpo as acme_mpo
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from abmrl.agents.bm.losses import behaviour_model_loss  # eq. 3 / eq. 4, weighted
-
 tfd = tfp.distributions
-
-__all__ = [
-    'abm_prior_weights', 'behaviour_model_loss', 'decoupled_trust_region',
-    'mpo_temperature_dual', 'mpo_weighted_maximum_likelihood', 'n_step_returns',
-    'policy_evaluation_td0', 'svg_policy_loss',
-]
 
 
 def policy_evaluation_td0(q: tf.Tensor, reward: tf.Tensor, discount: tf.Tensor,
@@ -54,18 +49,6 @@ def n_step_returns(reward: tf.Tensor, discount: tf.Tensor,
     value = reward[:, t] + gamma * discount[:, t] * value
     returns.append(value)
   return tf.stack(returns[::-1], axis=1)
-
-
-def abm_prior_weights(advantage: tf.Tensor, kind: str = 'step') -> tf.Tensor:
-  """Eq. 4's f(R(τ_t:N) − V̂(s_t)): the unit step 1⁺ (default), exp, or 1 (BM)."""
-  if kind == 'step':
-    return tf.cast(advantage >= 0, advantage.dtype)
-  if kind == 'exp':
-    # Clipped so one outlier cannot dominate the batch (as CRR does, ≤ 20).
-    return tf.minimum(tf.exp(advantage), 20.)
-  if kind == 'none':
-    return tf.ones_like(advantage)
-  raise ValueError(f'unknown ABM weighting {kind!r}')
 
 
 def mpo_temperature_dual(q_values: tf.Tensor, temperature: tf.Tensor,

@@ -20,19 +20,9 @@ import sonnet as snt
 import tensorflow as tf
 
 from abmrl.agents import base
+from abmrl.agents import losses as shared_losses
 from abmrl.agents.awac import config as config_lib
 from abmrl.agents.awac import losses
-from abmrl.agents.bm import losses as bm_losses
-
-
-def transitions(batch: Dict[str, tf.Tensor]):
-  """(s, a, r, d, s') of every transition in a batch of [B, N, ...] snippets."""
-  def merge(x):
-    return tf.reshape(x, [-1] + list(x.shape[2:]))
-  observation = batch['observation']
-  return (merge(observation[:, :-1]), merge(batch['action'][:, :-1]),
-          merge(batch['reward'][:, :-1]), merge(batch['discount'][:, :-1]),
-          merge(observation[:, 1:]))
 
 
 class AWACLearner(base.StepLoopLearner):
@@ -82,7 +72,8 @@ class AWACLearner(base.StepLoopLearner):
 
   def _step(self, batch: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     config = self._config
-    states, actions, reward, discount, next_states = transitions(batch)
+    states, actions, reward, discount, next_states = (
+        shared_losses.snippet_transitions(batch))
     next_actions = self._policy(next_states).sample()
     next_q = [c(next_states, next_actions) for c in self._target_critics]
     # The advantage of the buffer's actions under the current critics.
@@ -93,9 +84,10 @@ class AWACLearner(base.StepLoopLearner):
         self._critics, snt.merge_leading_dims(tiled, 2),
         snt.merge_leading_dims(policy_actions, 2)), [k, -1]), axis=0)
     advantage = self._min_q(self._critics, states, actions) - value
-    weights = losses.advantage_weights(advantage, config.temperature,
-                                       config.weight_normalisation,
-                                       config.max_weight)
+    weights = shared_losses.advantage_weights(
+        advantage, kind='exp', temperature=config.temperature,
+        max_weight=config.max_weight,
+        normalisation=config.weight_normalisation)
     critic_variables = (self._critics[0].trainable_variables +
                         self._critics[1].trainable_variables)
     with tf.GradientTape(persistent=True) as tape:
@@ -104,8 +96,8 @@ class AWACLearner(base.StepLoopLearner):
       critic_loss = losses.twin_td_loss(q1, q2, reward, discount, next_q[0],
                                         next_q[1], config.discount)
       distribution = self._policy(states)
-      policy_loss = bm_losses.behaviour_model_loss(distribution, actions,
-                                                   weights)
+      policy_loss = shared_losses.weighted_maximum_likelihood(
+          distribution, actions, weights)
       regularised_policy_loss = policy_loss + losses.l2_penalty(
           self._policy.trainable_variables, config.policy_weight_decay)
     self._critic_optimizer.apply(tape.gradient(critic_loss, critic_variables),

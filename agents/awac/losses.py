@@ -1,8 +1,8 @@
-"""AWAC's losses (AWAC paper, eq. 3 and eq. 10 with Z(s) dropped, §5).
+"""AWAC's own losses (AWAC paper, eq. 3; rlkit's weight decay).
 
 Written as functions of tensors so tests can check them against NumPy. The
-actor's weighted maximum likelihood is the behaviour model's loss with
-weights (agents/bm/losses.py), shared with the ABM prior and AWR.
+actor's eq. 10 (Z(s) dropped, §5), a maximum likelihood weighted by exp(A/λ),
+is made of the losses it shares with the ABM prior and AWR (agents/losses.py).
 """
 
 import tensorflow as tf
@@ -20,26 +20,6 @@ def twin_td_loss(q1: tf.Tensor, q2: tf.Tensor, reward: tf.Tensor,
       reward + gamma * discount * tf.minimum(next_q1, next_q2))
   return (tf.reduce_mean(tf.square(q1 - target)) +
           tf.reduce_mean(tf.square(q2 - target)))
-
-
-def advantage_weights(advantage: tf.Tensor, temperature: float,
-                      normalisation: str = 'none',
-                      max_weight: float = float('inf')) -> tf.Tensor:
-  """exp(A/λ) (eq. 10 without Z(s)), or rlkit's batch softmax × batch size.
-
-  Args:
-    advantage: A(s, a) = Q(s, a) − V(s) for the batch's (buffer) actions, [T].
-  Returns:
-    weights [T], no gradient.
-  """
-  scaled = tf.stop_gradient(advantage) / temperature
-  if normalisation == 'none':
-    weights = tf.exp(scaled)
-  elif normalisation == 'batch_softmax':
-    weights = tf.nn.softmax(scaled) * tf.cast(tf.size(scaled), scaled.dtype)
-  else:
-    raise ValueError(f'unknown weight normalisation {normalisation!r}')
-  return tf.minimum(weights, max_weight)
 
 
 def l2_penalty(variables, coefficient: float) -> tf.Tensor:

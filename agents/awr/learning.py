@@ -25,9 +25,13 @@ import sonnet as snt
 import tensorflow as tf
 
 from abmrl.agents import base
+from abmrl.agents import losses as shared_losses
 from abmrl.agents.awr import config as config_lib
 from abmrl.agents.awr import losses
-from abmrl.agents.bm import losses as bm_losses
+
+# AWRConfig.advantage_normalisation's values → advantage_weights' (others
+# pass through, to be refused there).
+_NORMALISATION = {'none': 'none', 'batch': 'batch_standardise'}
 
 
 class AWRLearner(base.StepLoopLearner):
@@ -80,17 +84,20 @@ class AWRLearner(base.StepLoopLearner):
     observation = buffer['observation']
     episodes, rows = observation.shape[0], observation.shape[1]
     values = tf.reshape(
-        self._value(tf.reshape(observation, [-1, observation.shape[-1]])),
+        self._value(shared_losses.flatten_snippets(observation)),
         [episodes, rows])
     valid = buffer['mask'][:, 1:]  # transition t exists if s_{t+1} does
     returns = losses.td_lambda_returns(
         buffer['reward'][:, :-1], buffer['discount'][:, :-1], values[:, 1:],
         config.td_lambda, config.discount, valid)
     advantage = returns - values[:, :-1]
-    weights = losses.advantage_weights(
-        advantage, config.temperature, config.max_weight,
-        config.advantage_normalisation, valid)
-    flat = lambda x: tf.reshape(x, [-1])
+    weights = shared_losses.advantage_weights(
+        advantage, kind='exp', temperature=config.temperature,
+        max_weight=config.max_weight,
+        normalisation=_NORMALISATION.get(config.advantage_normalisation,
+                                         config.advantage_normalisation),
+        valid=valid)
+    flat = shared_losses.flatten_snippets  # [E, N − 1] → [E·(N−1)]
     count = tf.reduce_sum(valid)
     return {'returns': flat(returns), 'weights': flat(weights),
             'advantage_mean': tf.reduce_sum(advantage * valid) / count,
@@ -110,8 +117,8 @@ class AWRLearner(base.StepLoopLearner):
     states, actions, weights = (tf.gather(x, indices)
                                 for x in (states, actions, weights))
     with tf.GradientTape() as tape:
-      loss = bm_losses.behaviour_model_loss(self._policy(states), actions,
-                                            weights)
+      loss = shared_losses.weighted_maximum_likelihood(self._policy(states),
+                                                       actions, weights)
     variables = self._policy.trainable_variables
     self._policy_optimizer.apply(tape.gradient(loss, variables), variables)
     self._num_steps.assign_add(1)
@@ -119,12 +126,12 @@ class AWRLearner(base.StepLoopLearner):
 
   def _new_iteration(self) -> None:
     buffer = next(self._iterator)
-    states, actions = bm_losses.transitions_of_snippets(buffer['observation'],
-                                                        buffer['action'])
+    data = shared_losses.snippet_transitions(buffer)
     valid = np.flatnonzero(buffer['mask'][:, 1:].numpy().reshape(-1))
     if not len(valid):
       raise ValueError('AWR: a batch of episodes without transitions')
-    self._buffer = dict(buffer, states=states, actions=actions, valid=valid)
+    self._buffer = dict(buffer, states=data.states, actions=data.actions,
+                        valid=valid)
     self._schedule = (['value'] * self._config.value_steps
                       + ['policy'] * self._config.policy_steps)[::-1]
     self._update_targets()

@@ -3,8 +3,8 @@
   value    min_V E[(R^λ(s, a) − V(s))²], R^λ the TD(λ) return
   policy   max_π E[log π(a|s) · min(exp((R^λ − V(s))/β), ω_max)]
 
-The policy's weighted maximum likelihood is agents/bm/losses.py's
-`behaviour_model_loss` with these weights.
+The policy's weights and weighted maximum likelihood are the ones AWR
+shares with the ABM prior and AWAC (agents/losses.py).
 """
 
 from typing import Optional
@@ -49,24 +49,6 @@ def td_lambda_returns(reward: tf.Tensor, discount: tf.Tensor,
   returns = tf.scan(backward, time_major, initializer=tf.zeros_like(
       reward[:, 0]), reverse=True)
   return tf.transpose(returns)
-
-
-def advantage_weights(advantage: tf.Tensor, temperature: float,
-                      max_weight: float, normalisation: str = 'none',
-                      valid: Optional[tf.Tensor] = None) -> tf.Tensor:
-  """min(exp(A/β), ω_max); with 'batch', A is first normalised over the
-  batch's valid entries (the official code: over its whole buffer)."""
-  advantage = tf.stop_gradient(advantage)
-  if normalisation == 'batch':
-    if valid is None:
-      valid = tf.ones_like(advantage)
-    count = tf.reduce_sum(valid)
-    mean = tf.reduce_sum(advantage * valid) / count
-    variance = tf.reduce_sum(tf.square(advantage - mean) * valid) / count
-    advantage = (advantage - mean) / (tf.sqrt(variance) + 1e-5)
-  elif normalisation != 'none':
-    raise ValueError(f'unknown advantage normalisation {normalisation!r}')
-  return tf.minimum(tf.exp(advantage / temperature), max_weight)
 
 
 def value_loss(value: tf.Tensor, returns: tf.Tensor) -> tf.Tensor:

@@ -1,5 +1,5 @@
-"""BM: the behaviour-model prior of the ABM paper (eq. 3), trained on its own."""
+"""BM: the behaviour-model prior of the ABM paper (eq. 3), trained on its own.
 
-from abmrl.agents.bm.config import BMConfig
-from abmrl.agents.bm.learning import BMLearner
-from abmrl.agents.bm.losses import behaviour_model_loss
+Import the modules themselves: this file imports nothing, so reading a
+config does not load TensorFlow.
+"""

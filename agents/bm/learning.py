@@ -9,8 +9,8 @@ import sonnet as snt
 import tensorflow as tf
 
 from abmrl.agents import base
+from abmrl.agents import losses
 from abmrl.agents.bm import config as config_lib
-from abmrl.agents.bm import losses
 
 
 class BMLearner(base.StepLoopLearner):
@@ -45,11 +45,10 @@ class BMLearner(base.StepLoopLearner):
     self._step_fn = base.compiled(self._step, config.jit_compile)
 
   def _step(self, batch: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
-    states, actions = losses.transitions_of_snippets(batch['observation'],
-                                                     batch['action'])
+    data = losses.snippet_transitions(batch)
     with tf.GradientTape() as tape:
-      distribution = self._policy(states)
-      loss = losses.behaviour_model_loss(distribution, actions)
+      distribution = self._policy(data.states)
+      loss = losses.weighted_maximum_likelihood(distribution, data.actions)
     gradients = tape.gradient(loss, self._policy.trainable_variables)
     self._optimizer.apply(gradients, self._policy.trainable_variables)
     self._num_steps.assign_add(1)

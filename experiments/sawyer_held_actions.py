@@ -18,15 +18,12 @@ lifting (vertical > +0.3 of the limit), fingers opening (finger command
 > 0), or still (neither, and |x|, |y|, |z| ≤ 0.3).
 
 Usage:
-  python benchmarks/sawyer_held_actions.py data/sawyer_place10 \\
+  python experiments/sawyer_held_actions.py data/sawyer_place10 \\
       data/sawyer_place11
 """
 
 import argparse
-import os
 import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def main():

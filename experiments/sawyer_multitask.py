@@ -14,7 +14,7 @@ start near their targets — and each agent's final policy and prior returns)
 and <name>.png (the same as bars).
 
 Usage:
-  python benchmarks/sawyer_multitask.py --dataset data/sawyer_multitask \
+  python experiments/sawyer_multitask.py --dataset data/sawyer_multitask \
       [--agents abm_mpo,bm_mpo] [--steps 3000] [--normalise-observations] \
       [--plot-only]
 """
@@ -27,7 +27,6 @@ import time
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('GLOG_minloglevel', '1')
 os.environ.setdefault('MUJOCO_GL', 'egl')
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 TABLE_5 = ['policy_layer_sizes=200,300', 'prior_layer_sizes=200,300',
            'critic_layer_sizes=400,400']
@@ -74,24 +73,24 @@ def final_row(run_dir: str, label: str):
 
 def train(agent, env_id, dataset, run_dir, args, layer_sets):
   from abmrl.agents import registry
-  from abmrl.launch import cli
   from abmrl.launch import config as config_lib
   from abmrl.launch import run as run_lib
-  overrides = cli._agent_overrides(  # pylint: disable=protected-access
-      agent, [kv for kv in layer_sets + args.set
-              if kv.partition('=')[0] in vars(registry.get(agent).config_class())])
+  config_class = registry.get(agent).config_class
+  overrides = config_lib.parse_overrides(config_class, config_lib.overrides_it_has(
+      config_class, layer_sets + args.set))
   config = config_lib.TrainConfig.for_agent(
-      agent, env_id=env_id, dataset_dir=os.path.abspath(dataset),
-      run_dir=os.path.abspath(run_dir), steps=args.steps, restorers=1,
-      evaluators=1, eval_episodes=args.eval_episodes,
-      eval_every_learner_steps=max(1, args.steps // 3),
-      replay_size=300_000, min_replay_size=5_000, samples_per_insert=8.0,
-      relabel=True, normalise_observations=args.normalise_observations,
-      agent_config=overrides)
-  _, spec = cli.check_dataset(dataset, env_id, relabel=True)
+      agent, {'data': dict(dataset_dir=os.path.abspath(dataset), restorers=1,
+                           relabel=True,
+                           normalise_observations=args.normalise_observations),
+              'evaluation': dict(evaluators=1, episodes=args.eval_episodes,
+                                 every_learner_steps=max(1, args.steps // 3)),
+              'replay': dict(replay_size=300_000, min_replay_size=5_000,
+                             samples_per_insert=8.0)},
+      overrides, env_id=env_id, run_dir=os.path.abspath(run_dir),
+      steps=args.steps)
   print(f'== {agent} on {env_id}', flush=True)
   start = time.time()
-  result = run_lib.train(config, spec, launch_type='local_mp')
+  result = run_lib.train(config)
   print(run_lib.format_summary(result), f'({time.time() - start:.0f} s)',
         flush=True)
 

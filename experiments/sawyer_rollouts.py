@@ -25,7 +25,7 @@ cell (done, near, force-limit ending) under one marking the cells whose
 target is taken. Writes them all to --out if given.
 
 Usage:
-  python benchmarks/sawyer_rollouts.py runs/corner/abm_mpo/seed0 \
+  python experiments/sawyer_rollouts.py runs/corner/abm_mpo/seed0 \
       runs/corner/bm_mpo/seed0 [--episodes 10] [--dataset DATA] \
       [--dataset DATA2] [--free-cells] [--out table.md]
 """
@@ -39,7 +39,6 @@ import numpy as np
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('MUJOCO_GL', 'egl')
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 NEAR = 0.05  # m: "within 5 cm" of the target
@@ -155,20 +154,17 @@ def main():
 
   import tensorflow as tf
   from abmrl.agents import networks
-  from abmrl.agents import registry
+  from abmrl import environments
   from abmrl.environments.sawyer import env as env_lib
-  from abmrl.environments.sawyer import observations
   from abmrl.environments.sawyer import rewards
   from abmrl.environments.sawyer import scripted
   from abmrl.launch import config as config_lib
+  from abmrl.launch import run as run_lib
 
-  configs = []
-  for run_dir in args.run_dirs:
-    path = os.path.join(run_dir, 'config.json')
-    if not os.path.isfile(path):
-      sys.exit(f'abmrl: error: {run_dir} is not a run directory (no '
-               'config.json)')
-    configs.append(config_lib.load_train_config(path))
+  try:
+    configs = [run_lib.load_run(run_dir) for run_dir in args.run_dirs]
+  except config_lib.ConfigError as e:
+    sys.exit(f'abmrl: error: {e}')
   env_ids = {c.env_id for c in configs}
   if len(env_ids) != 1 or not next(iter(env_ids)).startswith('sawyer:'):
     sys.exit('abmrl: error: the runs must share one sawyer:<task> '
@@ -199,21 +195,19 @@ def main():
   rows.append((f'scripted pick-and-place to {np.round(goal, 3).tolist()}',
                rollouts(env_id, lambda: scripted.PickAndPlace(target_xy=goal),
                         seeds)))
+  environment = environments.make(env_id)  # sizes the networks
   for run_dir, config in zip(args.run_dirs, configs):
-    definition = registry.get(config.agent)
-    agent_config = definition.config_class(**config.agent_config)
-    for label, key in definition.policies.items():
-      policy = networks.MeanAction(registry.restore_policy(
-          agent_config, 5, tf.TensorSpec([observations.SIZE], tf.float32),
-          key, os.path.join(run_dir, 'checkpoints', 'learner'), None,
-          config.observation_stats()))
+    for label, key in config.builder.policies.items():
+      policy = networks.MeanAction(run_lib.restore_policy(config, key,
+                                                          environment))
       act = lambda o, p=policy: p(tf.constant(o[None], tf.float32))[0].numpy()
       settings = ''.join(f', {key}={value}' for key, value
-                         in sorted(config.agent_config.items()))
-      settings += f', {config.samples_per_insert:g} samples per insert'
+                         in sorted(config.agent_overrides().items()))
+      settings += f', {config.replay.samples_per_insert:g} samples per insert'
+      data_name = os.path.basename(config.data.dataset_dir.rstrip('/'))
       rows.append((f'{run_dir}: {config.agent} {label} ({config.steps} steps, '
-                   f'{config.snippet_length}-row snippets{settings}, data '
-                   f'{os.path.basename(config.dataset_dir.rstrip("/"))})',
+                   f'{config.replay.snippet_length}-row snippets{settings}, '
+                   f'data {data_name})',
                    rollouts(env_id, lambda a=act: a, seeds)))
 
   header = ['policy', 'return (mean ± std)', 'grasped the cube',

@@ -33,8 +33,8 @@ there and the prior's vertical action, split by what the logs did
 (lowering, level, lifting).
 
 Usage:
-  python benchmarks/sawyer_trace.py runs/corner8/abm_mpo/seed0 --seed 1000
-  python benchmarks/sawyer_trace.py RUN --dataset data/sawyer_place4
+  python experiments/sawyer_trace.py runs/corner8/abm_mpo/seed0 --seed 1000
+  python experiments/sawyer_trace.py RUN --dataset data/sawyer_place4
 """
 
 import argparse
@@ -43,7 +43,6 @@ import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('MUJOCO_GL', 'egl')
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def main():
@@ -61,47 +60,45 @@ def main():
   import tensorflow as tf
   from acme.tf import utils as tf2_utils
   from abmrl import environments
-  from abmrl.agents import registry
   from abmrl.datasets import episodes
   from abmrl.environments.sawyer import observations as obs_lib
   from abmrl.environments.sawyer import rewards
   from abmrl.launch import config as config_lib
+  from abmrl.launch import run as run_lib
 
-  path = os.path.join(args.run_dir, 'config.json')
-  if not os.path.isfile(path):
-    sys.exit(f'abmrl: error: {args.run_dir} is not a run directory (no '
-             'config.json)')
-  config = config_lib.load_train_config(path)
+  try:
+    config = run_lib.load_run(args.run_dir)
+  except config_lib.ConfigError as e:
+    sys.exit(f'abmrl: error: {e}')
   task = config.env_id.split(':')[-1]
   if not config.env_id.startswith('sawyer:') or task not in (
       rewards.BRING_TARGETS):
     sys.exit(f'abmrl: error: {args.run_dir} learned {config.env_id}; this '
              'traces ' + ' or '.join(f'sawyer:{t}'
                                       for t in rewards.BRING_TARGETS))
-  definition = registry.get(config.agent)
-  agent_config = definition.config_class(**config.agent_config)
-  if not hasattr(agent_config, 'critic_layer_sizes'):
+  builder, agent_config = config.builder, config.agent_config
+  if not hasattr(builder, 'make_critic'):
     sys.exit(f'abmrl: error: {config.agent} has no Q critic to probe')
   target = rewards.BRING_TARGETS[task]
   if args.dataset and not episodes.list_episodes(args.dataset):
     sys.exit(f'abmrl: error: {args.dataset} holds no episodes')
-  if args.dataset and ('prior' not in definition.policies or getattr(
+  if args.dataset and ('prior' not in builder.policies or getattr(
       agent_config, 'improvement', None) != 'mpo'):
     sys.exit('abmrl: error: --dataset needs an MPO-with-prior run '
              f'(abm_mpo, bm_mpo); {args.run_dir} is {config.agent}')
-  stats = config.observation_stats()
+  environment = environments.make(config.env_id)  # sizes the networks
   spec = tf.TensorSpec([obs_lib.SIZE], tf.float32)
   checkpoints = os.path.join(args.run_dir, 'checkpoints', 'learner')
-  policies = {label: registry.restore_policy(agent_config, 5, spec, key,
-                                             checkpoints, None, stats)
-              for label, key in definition.policies.items()}
+  policies = {label: run_lib.restore_policy(config, key, environment)
+              for label, key in builder.policies.items()}
   # ABM/BM/MPO checkpoint one `critic`; AWAC two, whose minimum is its Q.
   checkpoint = tf.train.latest_checkpoint(checkpoints)
   saved = {name.split('/')[0] for name, _ in tf.train.list_variables(
       checkpoint)}
   critics = []
   for name in [n for n in ('critic', 'critic_1', 'critic_2') if n in saved]:
-    critic = registry.make_critic(agent_config, observation_stats=stats)
+    critic = builder.make_critic(agent_config,
+                                 run_lib.network_spec(config, environment))
     tf2_utils.create_variables(critic,
                                [spec, tf.TensorSpec([5], tf.float32)])
     tf.train.Checkpoint(**{name: critic}).restore(
@@ -181,6 +178,7 @@ def _estep_at_held_states(dataset: str, target, policies, q, v_hat,
   import numpy as np
   import tensorflow as tf
   from abmrl import environments
+  from abmrl.agents import losses as shared_losses
   from abmrl.agents.abm import losses
   from abmrl.datasets import episodes
   from abmrl.environments.sawyer import observations as obs_lib
@@ -190,7 +188,7 @@ def _estep_at_held_states(dataset: str, target, policies, q, v_hat,
       tf.train.latest_checkpoint(checkpoints)).expect_partial()
   eta = float(temperature.numpy())
   (observation_fn, reward_fn), = environments.relabellings(config.env_id)
-  span = config.snippet_length - 1  # transitions in a snippet
+  span = config.replay.snippet_length - 1  # transitions in a snippet
   rows = {k: [] for k in ('state', 'logged', 'reward', 'discount', 'last')}
   for path in episodes.list_episodes(dataset):
     episode = episodes.read_episode(path)
@@ -247,8 +245,9 @@ def _estep_at_held_states(dataset: str, target, policies, q, v_hat,
   returns = losses.n_step_returns(
       tf.constant(rows['reward'][chosen]), tf.constant(rows['discount'][chosen]),
       tf.constant(v_hat(rows['last'][chosen])), agent_config.discount)[:, 0]
-  abm = losses.abm_prior_weights(returns - v_hat(states),
-                                 agent_config.abm_weighting).numpy()
+  abm = shared_losses.advantage_weights(
+      returns - v_hat(states), kind=agent_config.abm_weighting,
+      max_weight=agent_config.abm_max_weight).numpy()
   groups = {'lowering': lowering[chosen], 'level':
             ~lowering[chosen] & ~lifting[chosen], 'lifting': lifting[chosen]}
   prior_z = prior.mean().numpy()[:, 2]

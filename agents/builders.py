@@ -1,0 +1,126 @@
+"""What the launch code needs of an agent: the builder interface.
+
+Each agent family has a `builder.py` beside its config, networks, losses and
+learning modules, with one `AgentBuilder` per agent name it offers (the ABM
+family offers seven). A builder makes the agent's config, its networks, its
+learner, and the networks evaluators and actors fill with the learner's
+variables; it also says what the agent needs of the data path. Every learner
+takes the same inputs (networks sized by a `NetworkSpec`, an iterator of
+snippet batches, a counter, a logger, a checkpoint directory), so the launch
+code is the same for all of them.
+"""
+
+import dataclasses
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+from acme.tf import utils as tf2_utils
+import numpy as np
+import sonnet as snt
+import tensorflow as tf
+
+from abmrl.agents import networks
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkSpec:
+  """What sizes an agent's networks and what they see first."""
+  observation_size: int
+  action_size: int
+  # K for task-conditioned networks (a multi-task environment), else None.
+  num_tasks: Optional[int] = None
+  # (mean, std) standardising every network's input, or None.
+  observation_stats: Optional[Tuple[np.ndarray, np.ndarray]] = None
+
+  def normalised(self, network: snt.Module) -> snt.Module:
+    """The network behind the run's observation standardisation, if any."""
+    if self.observation_stats is None:
+      return network
+    return networks.Normalised(network, *self.observation_stats)
+
+  def gaussian_policy(self, layer_sizes, min_variance: float,
+                      name: str) -> snt.Module:
+    """A Gaussian policy network of the shared architecture."""
+    return self.normalised(networks.make_gaussian_policy(
+        self.action_size, layer_sizes, min_variance, name=name,
+        num_tasks=self.num_tasks))
+
+  def critic(self, layer_sizes) -> snt.Module:
+    """A Q network Q(s, a) of the shared architecture."""
+    return self.normalised(networks.make_critic(layer_sizes, self.num_tasks))
+
+
+class AgentBuilder:
+  """One agent: subclasses set `name`, `config_class`, `learner_class` (and
+  `policies` where the agent serves more than its policy) and implement
+  `learner_networks`; `make_policy` where the evaluated networks are other
+  than one Gaussian policy of `config.policy_layer_sizes`."""
+
+  name: str
+  config_class: type
+  learner_class: type
+  # Evaluated policies: label (logged as evaluator_<label>_*) -> the
+  # variable key the learner serves them under.
+  policies: Mapping[str, str] = {'policy': 'policy'}
+  # Snippets are whole episodes, padded to the longest one (AWR's returns
+  # are computed over whole episodes; datasets/replay.py).
+  whole_episodes: bool = False
+  # What the agent needs of the data path unless the run says otherwise:
+  # {section of launch/config.py's TrainConfig: {field: value}}.
+  run_defaults: Mapping[str, Mapping[str, Any]] = {}
+  # Keyword arguments that fix the config_class's fields for this agent
+  # (an ABM variant's prior and improvement step).
+  fixed: Mapping[str, Any] = {}
+
+  def make_config(self, **overrides):
+    """The agent's hyperparameters: its defaults with `overrides`."""
+    return self.config_class(**{**self.fixed, **overrides})
+
+  def make_policy(self, config, variable_key: str,
+                  spec: NetworkSpec) -> snt.Module:
+    """The network the learner serves as `variable_key`, as evaluators and
+    actors build it to fill with the learner's variables."""
+    if variable_key != 'policy':
+      raise ValueError(f'{self.name} serves no policy {variable_key!r}; it '
+                       'serves ' + ', '.join(self.policies.values()))
+    return spec.gaussian_policy(config.policy_layer_sizes,
+                                config.min_variance, name='policy')
+
+  def learner_networks(self, config, spec: NetworkSpec) -> Dict[str, Any]:
+    """The learner's networks (and sizes), as its constructor's keyword
+    arguments."""
+    raise NotImplementedError
+
+  def make_learner(self, config, spec: NetworkSpec, dataset, counter, logger,
+                   checkpoint_dir: Optional[str], max_steps: Optional[int]):
+    """The learner, with networks built from `spec`, fed by `dataset`, saving
+    to (and resuming from) `checkpoint_dir`, stopping after `max_steps`."""
+    config = compiled_for(config, spec)
+    return self.learner_class(
+        config=config, dataset=dataset,
+        observation_size=spec.observation_size, counter=counter,
+        logger=logger, checkpoint_dir=checkpoint_dir, max_steps=max_steps,
+        **self.learner_networks(config, spec))
+
+  def restore_policy(self, config, variable_key: str, spec: NetworkSpec,
+                     observation_spec, checkpoint_dir: str) -> snt.Module:
+    """The network `variable_key` with the weights of the learner's latest
+    checkpoint in `checkpoint_dir` (a run directory's checkpoints/learner,
+    where StepLoopLearner saves)."""
+    network = self.make_policy(config, variable_key, spec)
+    tf2_utils.create_variables(network, [observation_spec])
+    path = tf.train.latest_checkpoint(checkpoint_dir)
+    if path is None:
+      raise FileNotFoundError(f'no learner checkpoint in {checkpoint_dir}')
+    tf.train.Checkpoint(**{variable_key: network}).restore(
+        path).expect_partial()
+    return network
+
+
+def compiled_for(config, spec: NetworkSpec):
+  """The config, without XLA for task-conditioned networks: their per-task
+  row partitions change size every batch, and XLA would recompile the step
+  for each new size (measured: ~30 s per step)."""
+  if spec.num_tasks and config.jit_compile:
+    return dataclasses.replace(config, jit_compile=False)
+  return config
+

@@ -1,0 +1,114 @@
+"""`abmrl dataset`: generate, inspect, validate and merge datasets."""
+
+import argparse
+import os
+import sys
+
+from abmrl.datasets import episodes
+from abmrl.datasets import generate
+from abmrl.datasets import summary
+from abmrl import environments
+from abmrl.launch import config as config_lib
+
+# Data for `abmrl demo` and for a first try of `abmrl dataset generate`.
+DEMO_ENV = 'control:point_mass-easy'
+
+
+def add_parser(commands) -> None:
+  tools = commands.add_parser('dataset', help='dataset tools').add_subparsers(
+      dest='dataset_command', required=True)
+
+  g = tools.add_parser('generate', help='write a small mixed-quality dataset '
+                       '(scripted controller at several noise levels + '
+                       'random)')
+  g.add_argument('--env', default=DEMO_ENV,
+                 help=f'environment id (default {DEMO_ENV})')
+  g.add_argument('--out', required=True, help='dataset directory')
+  g.add_argument('--episodes-per-behaviour', type=int, default=5,
+                 help='episodes of each behaviour (default 5)')
+  g.add_argument('--seed', type=int, default=0)
+  sawyer = generate.controller_descriptions('sawyer:lift')
+  g.add_argument('--controller', help='the scripted controller, where the '
+                 'environment has several (Sawyer: '
+                 + '; '.join(f'{name}: {text}' for name, text in
+                             sawyer.items())
+                 + f'; default {next(iter(sawyer))})')
+  g.add_argument('--noise-levels', default='0.1,0.5,1.5',
+                 help='Gaussian action noise of the scripted behaviours, in '
+                 'half-ranges of each action (default 0.1,0.5,1.5)')
+  g.add_argument('--no-random', action='store_true',
+                 help='leave out the uniformly random behaviour')
+  g.set_defaults(command=generate_dataset)
+
+  i = tools.add_parser('info', help='episodes, steps and returns per '
+                       'behaviour; writes a plot of return against episode '
+                       'index')
+  i.add_argument('dir')
+  i.add_argument('--plot', help='where to write the plot (default '
+                 'DIR/returns.png)')
+  i.set_defaults(command=info)
+
+  m = tools.add_parser('merge', help='copy the episodes of several datasets '
+                       'of one environment into one')
+  m.add_argument('sources', nargs='+', help='dataset directories')
+  m.add_argument('--out', required=True, help='the merged dataset (created, '
+                 'or appended to)')
+  m.set_defaults(command=merge)
+
+  v = tools.add_parser('validate', help='read every episode; report bad ones')
+  v.add_argument('dir')
+  v.set_defaults(command=validate)
+
+
+def generate_dataset(args: argparse.Namespace) -> int:
+  if args.env not in environments.env_ids():
+    raise config_lib.ConfigError(f'unknown environment id {args.env!r}; '
+                                 'valid ids: '
+                                 + ', '.join(environments.env_ids()))
+  if args.episodes_per_behaviour <= 0:
+    raise config_lib.ConfigError('--episodes-per-behaviour must be positive')
+  names = generate.controllers(args.env)
+  if args.controller is not None and args.controller not in names:
+    raise config_lib.ConfigError(
+        f'--controller {args.controller!r}: {args.env} has '
+        + (f'only {", ".join(names)}' if names else 'no scripted controller'))
+  try:
+    noise = [float(n) for n in args.noise_levels.split(',')]
+  except ValueError:
+    raise config_lib.ConfigError(
+        f'--noise-levels {args.noise_levels!r}: expected comma-separated '
+        'numbers, e.g. 0.1,0.5') from None
+  if any(n < 0 for n in noise):
+    raise config_lib.ConfigError(f'--noise-levels {args.noise_levels!r}: '
+                                 'negative')
+  behaviours = generate.default_behaviours(noise, random=not args.no_random)
+  n = generate.generate(args.env, args.out, args.episodes_per_behaviour,
+                        behaviours=behaviours, seed=args.seed,
+                        controller=args.controller)
+  print(f'wrote {n} episodes to {args.out}')
+  return 0
+
+
+def info(args: argparse.Namespace) -> int:
+  summarised = summary.summarize(args.dir)
+  print(summary.format_summary(summarised))
+  plot = args.plot or os.path.join(args.dir, 'returns.png')
+  try:
+    print('plot of return against episode index: '
+          f'{summary.plot_returns(summarised, plot)}')
+  except OSError as e:
+    print(f'abmrl: warning: could not write the plot {plot}: {e}',
+          file=sys.stderr)
+  return 0
+
+
+def merge(args: argparse.Namespace) -> int:
+  copied = episodes.merge(args.sources, args.out)
+  print(f'merged {copied} episodes into {args.out}')
+  return 0
+
+
+def validate(args: argparse.Namespace) -> int:
+  report = summary.validate(args.dir)
+  print(summary.format_validation(report))
+  return 0 if report.ok else 1

@@ -92,6 +92,7 @@ def main():
 
   from abmrl.datasets import episodes, generate, summary
   from abmrl.launch import config as config_lib
+  from abmrl.launch import flags
   from abmrl.launch import run as run_lib
   from abmrl.agents import registry
   import numpy as np
@@ -117,9 +118,9 @@ def main():
   results = {}  # agent -> [(result, curves, seconds) per seed]
   for agent in args.agents.split(','):
     builder = registry.get(agent)
-    overrides = config_lib.parse_overrides(
+    overrides = flags.parse_overrides(
         builder.config_class,
-        config_lib.overrides_it_has(builder.config_class, args.set))
+        flags.overrides_it_has(builder.config_class, args.set))
     # Replay sizes in snippets, unless the agent has its own (AWR's are in
     # whole episodes); the snippet length, unless it learns from whole ones.
     replay = {key: value for key, value in dict(

@@ -74,9 +74,10 @@ def final_row(run_dir: str, label: str):
 def train(agent, env_id, dataset, run_dir, args, layer_sets):
   from abmrl.agents import registry
   from abmrl.launch import config as config_lib
+  from abmrl.launch import flags
   from abmrl.launch import run as run_lib
   config_class = registry.get(agent).config_class
-  overrides = config_lib.parse_overrides(config_class, config_lib.overrides_it_has(
+  overrides = flags.parse_overrides(config_class, flags.overrides_it_has(
       config_class, layer_sets + args.set))
   config = config_lib.TrainConfig.for_agent(
       agent, {'data': dict(dataset_dir=os.path.abspath(dataset), restorers=1,

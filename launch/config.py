@@ -192,7 +192,7 @@ class TrainConfig:
     `run_defaults`, e.g. AWR's replay sizes in episodes), then `sections`
     ({'replay': {'snippet_length': 10}, ...}); its agent_config the agent's
     defaults with `agent_overrides`."""
-    builder = _builder(agent)
+    builder = agent_builder(agent)
     merged = {}
     for section, values in {**builder.run_defaults, **(sections or {})}.items():
       merged[section] = {**builder.run_defaults.get(section, {}), **values}
@@ -201,7 +201,7 @@ class TrainConfig:
 
   @property
   def builder(self):
-    return _builder(self.agent)
+    return agent_builder(self.agent)
 
   @property
   def whole_episodes(self) -> bool:
@@ -276,7 +276,7 @@ class TrainConfig:
   @classmethod
   def from_json(cls, data: Mapping[str, Any]) -> 'TrainConfig':
     data = dict(data)
-    builder = _builder(data.get('agent', ''))
+    builder = agent_builder(data.get('agent', ''))
     agent_config = _from_json(builder.config_class,
                               data.pop('agent_config', None) or {},
                               'agent_config')
@@ -323,7 +323,7 @@ class CollectConfig:
 
   @property
   def builder(self):
-    return _builder(self.agent)
+    return agent_builder(self.agent)
 
   @property
   def whole_episodes(self) -> bool:
@@ -360,121 +360,6 @@ class CollectConfig:
     return _save(self, os.path.join(self.run_dir, 'config.json'))
 
 
-# --- from the command line ---------------------------------------------------
-
-
-def make_train_config(values: Mapping[str, Any],
-                      agent_overrides: Iterable[str] = (),
-                      base: Optional[TrainConfig] = None) -> TrainConfig:
-  """The run configuration a command line asks for.
-
-  Args:
-    values: the flags given, {field: value} and {section: {field: value}}.
-    agent_overrides: `KEY=VALUE` strings for the agent's config (--set).
-    base: a loaded config.json the values override; else the agent's
-      defaults (`TrainConfig.for_agent`).
-  Returns:
-    the config, with absolute paths and the default run directory
-    runs/<agent>-<env>; `validate()` is left to the caller (run.prepare).
-  """
-  values = dict(values)
-  if base is None:
-    agent = values.pop('agent', '')
-    _require(bool(agent), '--agent is required (or --config '
-             'RUN_DIR/config.json)')
-    builder = _builder(agent)
-    _require(not (builder.whole_episodes and
-                  'snippet_length' in values.get('replay', {})),
-             f'--snippet-length: {agent} learns from whole episodes (its '
-             'snippet length is the longest episode)')
-    sections = {name: values.pop(name) for name in list(values)
-                if isinstance(values[name], Mapping)}
-    config = TrainConfig.for_agent(
-        agent, sections, parse_overrides(builder.config_class,
-                                         agent_overrides), **values)
-  else:
-    _require(values.get('agent', base.agent) == base.agent,
-             f'--agent {values.get("agent")}: the configuration is of '
-             f'{base.agent}')
-    config = with_values(base, values)
-    config = dataclasses.replace(config, agent_config=dataclasses.replace(
-        config.agent_config, **parse_overrides(type(config.agent_config),
-                                               agent_overrides)))
-  run_dir = config.run_dir or os.path.join(
-      'runs', f'{config.agent}-{config.env_id.replace(":", "_")}')
-  dataset_dir = config.data.dataset_dir
-  return dataclasses.replace(
-      config, run_dir=os.path.abspath(run_dir),
-      data=dataclasses.replace(config.data, dataset_dir=(
-          os.path.abspath(dataset_dir) if dataset_dir else '')))
-
-
-def make_collect_config(values: Mapping[str, Any],
-                        agent_overrides: Iterable[str] = ()) -> CollectConfig:
-  """The collection a command line asks for (`values`: the flags given;
-  `agent_overrides`: --set KEY=VALUE for MPO's config)."""
-  config = with_values(CollectConfig(), values)
-  agent_config = dataclasses.replace(config.agent_config, **parse_overrides(
-      type(config.agent_config), agent_overrides))
-  return dataclasses.replace(
-      config, agent_config=agent_config,
-      dataset_dir=(os.path.abspath(config.dataset_dir) if config.dataset_dir
-                   else ''))
-
-
-def with_values(config, values: Mapping[str, Any]):
-  """`config` with `values` ({field: value}, {section: {field: value}})."""
-  changes = {}
-  for name, value in values.items():
-    if isinstance(value, Mapping):
-      changes[name] = with_values(getattr(config, name), value)
-    else:
-      changes[name] = value
-  return dataclasses.replace(config, **changes)
-
-
-# --- agent hyperparameters (--set KEY=VALUE) ----------------------------------
-
-
-def parse_overrides(config_class, pairs: Iterable[str]) -> Dict[str, Any]:
-  """`KEY=VALUE` strings as typed values of the agent's config fields."""
-  hints = typing.get_type_hints(config_class)
-  names = sorted(f.name for f in dataclasses.fields(config_class))
-  overrides = {}
-  for pair in pairs:
-    key, sep, value = pair.partition('=')
-    if not sep or key not in hints:
-      raise ConfigError(f'--set {pair}: expected key=value with key one of '
-                        + ', '.join(names))
-    try:
-      overrides[key] = parse_value(hints[key], value)
-    except ValueError:
-      raise ConfigError(f'--set {pair}: {value!r} is not a valid '
-                        f'{_type_name(hints[key])}') from None
-  return overrides
-
-
-def overrides_it_has(config_class, pairs: Iterable[str]) -> List[str]:
-  """The `KEY=VALUE` pairs whose KEY is a field of `config_class` (one
-  --set list given to several agents, each taking what it has)."""
-  names = {f.name for f in dataclasses.fields(config_class)}
-  return [pair for pair in pairs if pair.partition('=')[0] in names]
-
-
-def parse_value(kind, text: str):
-  """A string as a value of the annotated type (bool, int, float, str,
-  Tuple[int, ...], Optional[...])."""
-  kind = unoptional(kind)
-  if kind is bool:
-    if text.lower() not in ('true', 'false', '1', '0'):
-      raise ValueError(text)
-    return text.lower() in ('true', '1')
-  if typing.get_origin(kind) is tuple:
-    item = typing.get_args(kind)[0]
-    return tuple(item(v) for v in text.split(',') if v)
-  return kind(text)
-
-
 def unoptional(kind):
   """T of Optional[T] (else `kind`)."""
   args = [a for a in typing.get_args(kind) if a is not type(None)]
@@ -483,17 +368,11 @@ def unoptional(kind):
   return kind
 
 
-def _type_name(kind) -> str:
-  kind = unoptional(kind)
-  if typing.get_origin(kind) is tuple:
-    return 'comma-separated list of ' + typing.get_args(kind)[0].__name__
-  return kind.__name__
-
-
 # --- helpers ------------------------------------------------------------------
 
 
-def _builder(agent: str):
+def agent_builder(agent: str):
+  """The agent's builder; an unknown agent is a ConfigError."""
   try:
     return registry.get(agent)
   except ValueError as e:

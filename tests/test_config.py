@@ -19,7 +19,7 @@ def _parse(*argv):
 
 
 def _config(*argv, base=None):
-  return config_lib.make_train_config(*_parse(*argv), base=base)
+  return flags.make_train_config(*_parse(*argv), base=base)
 
 
 def test_flags_not_given_leave_the_defaults_to_the_configuration():

@@ -27,7 +27,7 @@ def add_parser(commands) -> None:
 
 def main(args: argparse.Namespace) -> int:
   from abmrl.launch import run as run_lib  # pylint: disable=g-import-not-at-top
-  config = config_lib.make_collect_config(
+  config = flags.make_collect_config(
       flags.given(args, config_lib.CollectConfig), args.set)
   run_lib.collect_spec(config)  # bad input stops here, before any output
   before = run_lib.collected_episodes(config)

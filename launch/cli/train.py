@@ -48,7 +48,7 @@ def main(args: argparse.Namespace) -> int:
   from abmrl.launch import run as run_lib  # pylint: disable=g-import-not-at-top
   base = (config_lib.load_train_config(args.config) if args.config
           else None)
-  config = config_lib.make_train_config(
+  config = flags.make_train_config(
       flags.given(args, config_lib.TrainConfig), args.set, base)
   result = run_lib.train(config)
   print(run_lib.format_summary(result))

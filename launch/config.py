@@ -28,7 +28,7 @@ from abmrl.datasets import episodes
 from abmrl.datasets import statistics
 
 ONLINE_BUFFERS = ('separate', 'shared')
-LAUNCH_TYPES = ('local_mp', 'test_mt')
+LAUNCH_TYPES = ('local_mp', 'test_mt', 'ray')
 
 
 class ConfigError(ValueError):
@@ -151,9 +151,35 @@ class EvaluationConfig:
 
 @dataclasses.dataclass
 class LaunchConfig:
+  """How the program's nodes are started, and where."""
   launch_type: str = _option(
       'local_mp', 'local_mp: one process per node; test_mt: threads in this '
-      'process (fast, for tests)', flag='--launch', choices=LAUNCH_TYPES)
+      'process (fast, for tests); ray: one process per node on the hosts of '
+      'a Ray cluster (--ray-address)', flag='--launch', choices=LAUNCH_TYPES)
+  ray_address: str = _option(
+      '', "with --launch ray: the cluster, its head's IP:PORT (default "
+      '$RAY_ADDRESS)', metavar='IP:PORT')
+  placement: str = _option(
+      '', 'with --launch ray: node groups on the cluster nodes that have a '
+      'Ray resource, GROUP=RESOURCE,... (groups: replay, counter, restorer, '
+      'learner, evaluator, actor, stopper, monitor). Default: the learner '
+      'on a node with a GPU, else the head; replay with the learner; '
+      'restorers spread over every node; the rest on the head',
+      metavar='GROUP=RESOURCE,...')
+
+  @property
+  def cluster_address(self) -> str:
+    """The Ray cluster's address (the flag, else $RAY_ADDRESS)."""
+    return self.ray_address or os.environ.get('RAY_ADDRESS', '')
+
+  def validate(self) -> None:
+    _require(self.launch_type in LAUNCH_TYPES, f'--launch '
+             f'{self.launch_type!r}: one of ' + ', '.join(LAUNCH_TYPES))
+    if self.launch_type == 'ray':
+      _require(bool(self.cluster_address), '--launch ray needs the '
+               "cluster's address: --ray-address IP:PORT or RAY_ADDRESS")
+    else:
+      _require(not self.placement, '--placement is for --launch ray')
 
 
 # --- training -----------------------------------------------------------------
@@ -238,6 +264,7 @@ class TrainConfig:
              'valid agents: ' + ', '.join(registry.names()))
     _require(bool(self.env_id), '--env is required')
     _require(bool(self.data.dataset_dir), '--dataset is required')
+    self.launch.validate()
     _positive(self.steps, '--steps')
     _positive(self.data.restorers, '--restorers')
     _positive(self.evaluation.evaluators, '--evaluators', zero_ok=True)
@@ -345,6 +372,7 @@ class CollectConfig:
     _positive(self.episodes, '--episodes')
     _positive(self.actors, '--actors')
     _require(self.seed >= 0, f'--seed must be non-negative, got {self.seed}')
+    self.launch.validate()
     for name in ('samples_per_insert', 'min_replay_size', 'replay_size',
                  'snippets_per_item'):
       _positive(getattr(self.replay, name), flag_name(ReplayConfig, name))

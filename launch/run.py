@@ -49,9 +49,23 @@ def _ensure_absl_flags_parsed():
     flags.FLAGS(['abmrl'], known_only=True)
 
 
-def _launch(program: lp.Program, launch: config_lib.LaunchConfig) -> None:
-  """Launches a program and waits until it stops."""
+def _launch(program: lp.Program, launch: config_lib.LaunchConfig,
+            shared_dirs: List[str] = ()) -> None:
+  """Launches a program and waits until it stops (`shared_dirs`: what
+  every host of a cluster must see)."""
   _ensure_absl_flags_parsed()
+  if launch.launch_type == 'ray':
+    from abmrl.launch import cluster  # pylint: disable=g-import-not-at-top
+    from abmrl.launch import ray_launch  # pylint: disable=g-import-not-at-top
+    try:
+      ray_launch.launch(
+          program, launch.cluster_address, launch.placement,
+          {group: dict(process.env)
+           for group, process in _node_resources().items()},
+          list(shared_dirs), flags.FLAGS.lp_termination_notice_secs)
+    except cluster.PlacementError as e:
+      raise config_lib.ConfigError(str(e)) from None
+    return
   if launch.launch_type == 'local_mp':
     manager = lp.launch(program,
                         launch_type=lp.LaunchType.LOCAL_MULTI_PROCESSING,
@@ -176,7 +190,8 @@ def train(config: config_lib.TrainConfig) -> TrainResult:
     episodes.remove_partials(config.online_data_dir)
   config.save()
   start = time.time()
-  _launch(program_lib.build_program(config, spec), config.launch)
+  _launch(program_lib.build_program(config, spec), config.launch,
+          [config.data.dataset_dir, config.run_dir])
   return read_result(config.run_dir, time.time() - start)
 
 
@@ -251,7 +266,7 @@ def collect(config: config_lib.CollectConfig) -> CollectResult:
     episodes.remove_partials(config.dataset_dir)
     config.save()
     _launch(program_lib.build_collect_program(config, spec, before),
-            config.launch)
+            config.launch, [config.dataset_dir])
   return read_collect_result(config, before, time.time() - start)
 
 

@@ -34,6 +34,7 @@ os.environ.setdefault('MUJOCO_GL', rendering.default_backend())
 # pylint: disable=g-import-not-at-top,g-bad-import-order
 from abmrl.datasets import episodes
 from abmrl import environments
+from abmrl.launch import cluster
 from abmrl.launch import config as config_lib
 from abmrl.launch.cli import collect
 from abmrl.launch.cli import dataset
@@ -47,6 +48,9 @@ COMMANDS = (train, collect, dataset, video, demo)
 # Bad input, each reported as one line (exit code 2).
 INPUT_ERRORS = (config_lib.ConfigError, episodes.DatasetError,
                 environments.UnknownEnvironmentError)
+
+# A run that failed (a node, a host): one line, exit code 1.
+RUN_ERRORS = (cluster.ClusterError,)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,6 +72,9 @@ def main(argv: Optional[List[str]] = None) -> int:
   except INPUT_ERRORS as e:
     print(f'abmrl: error: {e}', file=sys.stderr)
     return 2
+  except RUN_ERRORS as e:
+    print(f'abmrl: error: {e}', file=sys.stderr)
+    return 1
 
 
 def entry_point() -> None:

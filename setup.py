@@ -28,6 +28,10 @@ PACKAGES = [p for top in SOURCE_FOLDERS
             for p in [top] + [f'{top}.{sub}' for sub in
                               setuptools.find_packages(top)]]
 TEST_REQUIRES = ['pytest', 'pytest-timeout', 'pytest-xdist']
+# `--launch ray`: the same program on the hosts of a Ray cluster. 2.60.0
+# installs beside the pinned stack without moving a pin (it needs protobuf
+# >= 3.20.3, the lock's). In the lock, so the suite tests it.
+CLUSTER_REQUIRES = ['ray==2.60.0']
 
 setuptools.setup(
     name='abmrl',
@@ -42,6 +46,6 @@ setuptools.setup(
     packages=[f'abmrl.{p}' for p in PACKAGES],
     package_dir={f'abmrl.{p}': p.replace('.', '/') for p in PACKAGES},
     install_requires=INSTALL_REQUIRES,
-    extras_require={'test': TEST_REQUIRES},
+    extras_require={'test': TEST_REQUIRES, 'cluster': CLUSTER_REQUIRES},
     entry_points={'console_scripts': ['abmrl = abmrl.launch.cli:entry_point']},
 )

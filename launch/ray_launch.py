@@ -100,8 +100,9 @@ class NodeProcess:
     return [p for p in paths if not os.path.isdir(p)]
 
   def start(self, payload: bytes, env: Mapping[str, str],
-            notice_secs: float) -> int:
-    """Runs the pickled node function; returns its PID."""
+            notice_secs: float) -> Dict[str, Any]:
+    """Runs the pickled node function; returns its PID and network
+    namespace."""
     data_file = os.path.join(self._dir, 'job.pkl')
     with open(data_file, 'wb') as f:
       f.write(payload)
@@ -110,7 +111,7 @@ class NodeProcess:
          '0', f'--lp_termination_notice_secs={int(notice_secs)}'],
         env={**os.environ, **env, STOP_FILE_ENV: self._stop_file},
         start_new_session=True)  # its own process group, killed as one
-    return self._process.pid
+    return dict(pid=self._process.pid, netns=_netns(self._process.pid))
 
   def poll(self) -> NodeStatus:
     return NodeStatus(self._process.poll() if self._process else None,
@@ -213,7 +214,9 @@ def launch(program: lp.Program, address: str, placement_text: str,
       env = dict(environments.get(label, {}))
       if label == 'learner' and gpu_learner:
         env.pop('CUDA_VISIBLE_DEVICES', None)
-      ray.get(actor.start.remote(payload, env, notice_secs))
+      started = ray.get(actor.start.remote(payload, env, notice_secs))
+      print(f'[ray] {label}/{index} on host {hosts[(label, index)]["ip"]}: '
+            f'pid {started["pid"]}, {started["netns"]}', flush=True)
     _wait(actors, hosts)
   finally:
     if actors:

@@ -34,7 +34,13 @@ def _node_resources():
   one_thread = {'CUDA_VISIBLE_DEVICES': '', 'TF_NUM_INTRAOP_THREADS': '1',
                 'TF_NUM_INTEROP_THREADS': '1', 'OMP_NUM_THREADS': '1'}
   quiet = {'TF_CPP_MIN_LOG_LEVEL': '2', 'GLOG_minloglevel': '1',
-           'MUJOCO_GL': os.environ.get('MUJOCO_GL', 'egl')}
+           'MUJOCO_GL': os.environ.get('MUJOCO_GL', 'egl'),
+           # TF sets this when it is imported, so local_mp's nodes inherit it
+           # from the launcher. A node started on another host does not, and
+           # TF 2.8 first imported inside absl's app.run (Launchpad's process
+           # entry) then builds Sonnet's optimiser slots inside the traced
+           # step ("... is out of scope": found with --launch ray).
+           'TF2_BEHAVIOR': '1'}
   resources = {group: local_multi_processing.PythonProcess(
       env={**quiet, **one_thread}) for group in
                ('replay', 'counter', 'restorer', 'evaluator', 'stopper',

@@ -1,0 +1,146 @@
+"""`--launch ray`: the same program on a real Ray cluster whose hosts are
+network namespaces on a bridge (launch/netns_cluster.py; root only).
+
+Run alone with `pytest -m cluster`. One cluster serves every test here.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from abmrl.launch import netns_cluster
+from abmrl.launch import run as run_lib
+from tests.conftest import ENV_ID
+
+pytestmark = pytest.mark.cluster
+
+_WHY_NOT = netns_cluster.available()
+ABMRL = os.path.join(os.path.dirname(sys.executable), 'abmrl')
+# Where each group runs (hosts' Ray resources host1..host3); the counter
+# and stopper take the default, the head (host 1).
+PLACEMENT = {'replay': 2, 'restorer': 2, 'learner': 1, 'evaluator': 3}
+
+
+@pytest.fixture(scope='module')
+def cluster(tmp_path_factory):
+  if _WHY_NOT:
+    pytest.skip(f'no simulated hosts here: {_WHY_NOT}')
+  with netns_cluster.NamespaceCluster(
+      hosts=3, log_dir=str(tmp_path_factory.mktemp('ray_logs'))) as made:
+    yield made
+
+
+def _train(cluster, dataset, run_dir, steps, *extra):
+  return [ABMRL, 'train', '--agent', 'bm', '--env', ENV_ID,
+          '--dataset', dataset, '--steps', str(steps), '--restorers', '1',
+          '--eval-episodes', '1', '--eval-every', '10',
+          '--min-replay-size', '200', '--replay-size', '5000',
+          '--samples-per-insert', '4', '--snippets-per-item', '8',
+          '--run-dir', run_dir, '--launch', 'ray',
+          '--ray-address', cluster.address, '--placement',
+          ','.join(f'{g}=host{h}' for g, h in PLACEMENT.items()),
+          '--set', 'batch_size=64', '--set', 'policy_layer_sizes=32,32',
+          *extra]
+
+
+def _started(output: str):
+  """(group, index) -> (host IP, pid, netns inode) from the launcher's
+  `[ray] learner/0 on host IP: pid P, net:[N]` lines."""
+  return {(m['group'], int(m['index'])): (m['ip'], int(m['pid']),
+                                          int(m['netns']))
+          for m in re.finditer(r'\[ray\] (?P<group>\w+)/(?P<index>\d+) on '
+                               r'host (?P<ip>[\d.]+): pid (?P<pid>\d+), '
+                               r'net:\[(?P<netns>\d+)\]', output)}
+
+
+def _node_processes():
+  """Node processes the Ray launcher started, still alive anywhere."""
+  found = []
+  for process in psutil.process_iter(['cmdline']):
+    if any('abmrl-node-' in part for part in process.info['cmdline'] or ()):
+      found.append(process.pid)
+  return found
+
+
+def _learner_steps(run_dir):
+  rows = run_lib.read_csv(os.path.join(run_dir, 'logs', 'learner',
+                                       'logs.csv'))
+  return [int(r['learner_steps']) for r in rows]
+
+
+def test_one_program_across_three_hosts_fails_loudly_and_resumes(
+    cluster, small_dataset, tmp_path):
+  run_dir = str(tmp_path / 'run')
+  # 1. Replay and the restorer on host 2, the learner on host 1, the
+  # evaluator on host 3: each node runs in its host's namespace.
+  done = cluster.run(1, _train(cluster, small_dataset, run_dir, 30),
+                     timeout=400)
+  assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+  assert '[train] done' in done.stdout
+  started = _started(done.stdout)
+  assert set(started) >= {('replay', 0), ('restorer', 0), ('learner', 0),
+                          ('evaluator', 0), ('counter', 0), ('stopper', 0)}
+  for (group, _), (ip, _, netns) in started.items():
+    host = PLACEMENT.get(group, 1)
+    assert ip == cluster.ip(host), (group, ip)
+    assert netns == cluster.netns_inode(host), (group, netns)
+  result = run_lib.read_result(run_dir)
+  assert result.learner_steps == 30 and result.final_returns
+  assert not _node_processes()
+
+  # 2. A node killed mid-run stops the whole program with one line that
+  # names it, its host and the signal; nothing is left on any host.
+  config = os.path.join(run_dir, 'config.json')
+  process = cluster.popen(1, [ABMRL, 'train', '--config', config,
+                              '--steps', '100000'],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True)
+  output = ''
+  try:
+    deadline = time.time() + 300
+    while ('restorer', 0) not in _started(output):
+      line = process.stdout.readline()
+      assert line and time.time() < deadline, output[-3000:]
+      output += line
+    _, restorer_pid, _ = _started(output)[('restorer', 0)]
+    while max(_learner_steps(run_dir)) < 40:  # training again
+      assert time.time() < deadline and process.poll() is None
+      time.sleep(1)
+    killed_at = time.time()
+    os.kill(restorer_pid, signal.SIGKILL)
+    out, err = process.communicate(timeout=120)
+  finally:
+    if process.poll() is None:
+      os.killpg(process.pid, signal.SIGKILL)
+  stopped_after = time.time() - killed_at
+  assert process.returncode == 1, (out + err)[-3000:]
+  assert (f'abmrl: error: node restorer/0 on host {cluster.ip(2)} exited '
+          'with signal SIGKILL; stopping the program') in err, err[-3000:]
+  assert stopped_after < 60, stopped_after  # within the notice, and Ray's stop
+  assert not _node_processes()
+
+  # 3. A rerun resumes from the learner's checkpoint (step 30) and ends.
+  done = cluster.run(1, [ABMRL, 'train', '--config', config, '--steps',
+                         '45'], timeout=400)
+  assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+  assert run_lib.read_result(run_dir).learner_steps == 45
+  steps = _learner_steps(run_dir)
+  restarts = [b for a, b in zip(steps, steps[1:]) if b < a]
+  assert restarts and min(restarts) > 30, steps
+  assert not _node_processes()
+
+
+def test_a_placement_the_cluster_cannot_meet_is_one_line(
+    cluster, small_dataset, tmp_path):
+  run_dir = str(tmp_path / 'run')
+  done = cluster.run(1, _train(cluster, small_dataset, run_dir, 10,
+                               '--placement', 'learner=nohost'), timeout=300)
+  assert done.returncode == 2
+  assert "no node of the cluster has resource 'nohost'" in done.stderr
+  assert not _node_processes()

@@ -32,6 +32,16 @@ TEST_REQUIRES = ['pytest', 'pytest-timeout', 'pytest-xdist']
 # installs beside the pinned stack without moving a pin (it needs protobuf
 # >= 3.20.3, the lock's). In the lock, so the suite tests it.
 CLUSTER_REQUIRES = ['ray==2.60.0']
+# A GPU learner: TF 2.8 was built against CUDA 11.2 and cuDNN 8.1; these
+# wheels carry the CUDA 11 / cuDNN 8 libraries it loads (same sonames), and
+# launch/run.py points the learner's process at them. Not in the lock
+# (several GB; no GPU on the project's machines).
+GPU_REQUIRES = [
+    'nvidia-cuda-runtime-cu11==11.8.89', 'nvidia-cublas-cu11==11.11.3.6',
+    'nvidia-cufft-cu11==10.9.0.58', 'nvidia-curand-cu11==10.3.0.86',
+    'nvidia-cusolver-cu11==11.4.1.48', 'nvidia-cusparse-cu11==11.7.5.86',
+    'nvidia-cudnn-cu11==8.6.0.163',
+]
 
 setuptools.setup(
     name='abmrl',
@@ -46,6 +56,7 @@ setuptools.setup(
     packages=[f'abmrl.{p}' for p in PACKAGES],
     package_dir={f'abmrl.{p}': p.replace('.', '/') for p in PACKAGES},
     install_requires=INSTALL_REQUIRES,
-    extras_require={'test': TEST_REQUIRES, 'cluster': CLUSTER_REQUIRES},
+    extras_require={'test': TEST_REQUIRES, 'cluster': CLUSTER_REQUIRES,
+                    'gpu': GPU_REQUIRES},
     entry_points={'console_scripts': ['abmrl = abmrl.launch.cli:entry_point']},
 )

@@ -25,6 +25,7 @@ program launch/program.py builds, unchanged, doing per host what Launchpad's
 Ray is imported only when a program is launched this way.
 """
 
+import ctypes
 import dataclasses
 import os
 import signal
@@ -110,7 +111,8 @@ class NodeProcess:
         [sys.executable, _ENTRY, '--data_file', data_file, '--lp_task_id',
          '0', f'--lp_termination_notice_secs={int(notice_secs)}'],
         env={**os.environ, **env, STOP_FILE_ENV: self._stop_file},
-        start_new_session=True)  # its own process group, killed as one
+        start_new_session=True,  # its own process group, killed as one
+        preexec_fn=_die_with_parent)
     return dict(pid=self._process.pid, netns=_netns(self._process.pid))
 
   def poll(self) -> NodeStatus:
@@ -131,6 +133,13 @@ class NodeProcess:
       self._process.wait()
     subprocess.run(['rm', '-rf', self._dir], check=False)
     return self._process.returncode if self._process else None
+
+
+def _die_with_parent() -> None:
+  """In the node's process before it starts: SIGKILL when its actor's
+  process dies (a lost host, a killed worker), so no node outlives it."""
+  libc = ctypes.CDLL(None, use_errno=True)
+  libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _signal_group(pid: int, sig: int) -> None:

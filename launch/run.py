@@ -5,7 +5,7 @@ import dataclasses
 import glob
 import os
 import time
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from absl import flags
 import launchpad as lp
@@ -45,8 +45,23 @@ def _node_resources():
       env={**quiet, **one_thread}) for group in
                ('replay', 'counter', 'restorer', 'evaluator', 'stopper',
                 'actor', 'monitor')}
-  resources['learner'] = local_multi_processing.PythonProcess(env=quiet)
+  resources['learner'] = local_multi_processing.PythonProcess(
+      env={**quiet, **cuda_library_env()})
   return resources
+
+
+def cuda_library_env(site_packages: Optional[str] = None) -> Dict[str, str]:
+  """LD_LIBRARY_PATH for the learner, if NVIDIA's CUDA 11 / cuDNN 8 wheels
+  (`abmrl[gpu]`) are installed: their lib folders, before what was set."""
+  if site_packages is None:
+    site_packages = os.path.dirname(os.path.dirname(np.__file__))
+  folders = sorted(glob.glob(os.path.join(site_packages, 'nvidia', '*',
+                                          'lib')))
+  if not folders:
+    return {}
+  inherited = os.environ.get('LD_LIBRARY_PATH')
+  return {'LD_LIBRARY_PATH': os.pathsep.join(
+      folders + ([inherited] if inherited else []))}
 
 
 def _ensure_absl_flags_parsed():

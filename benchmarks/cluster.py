@@ -18,6 +18,7 @@ Usage (as root): python benchmarks/cluster.py [--episodes 20] [--steps 1500]
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 
 import pipeline  # benchmarks/pipeline.py: the dataset and restore_once
@@ -49,7 +50,6 @@ print(f'RATE {rate:.1f} {steps} {seconds:.2f}', flush=True)
 
 
 def insert_rate(cluster, dataset, server_host, client_host) -> float:
-  import subprocess  # pylint: disable=g-import-not-at-top
   server = cluster.popen(server_host, [
       sys.executable, '-c', 'import pipeline\n' + _SERVER, dataset],
                          cwd=BENCHMARKS, stdout=subprocess.PIPE, text=True)

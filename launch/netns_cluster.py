@@ -83,6 +83,7 @@ class NamespaceCluster:
     self._log_dir = log_dir
     self._ray_timeout = ray_timeout
     self._groups: Dict[int, subprocess.Popen] = {}
+    self._routes_checked = False  # set by _check_routes; popen needs it
     # Token authentication (Ray >= 2.52): every Ray process of this cluster
     # and every driver it runs gets the same random token.
     self.auth_env = {'RAY_AUTH_MODE': 'token',
@@ -155,8 +156,10 @@ class NamespaceCluster:
       if default:
         raise NamespaceError(f'{self.namespace(host)} has a default route '
                              f'({default}): not starting')
+    self._routes_checked = True
 
   def close_network(self) -> None:
+    self._routes_checked = False
     for host in range(1, self.hosts + 1):
       _ip('netns', 'delete', self.namespace(host), check=False)
     _ip('link', 'delete', self.bridge, check=False)
@@ -183,7 +186,11 @@ class NamespaceCluster:
 
   def popen(self, host: int, command: Sequence[str], **kwargs
             ) -> subprocess.Popen:
-    """`command` in host's namespace, in a process group of its own."""
+    """`command` in host's namespace, in a process group of its own; only
+    once the routes have been checked (nothing is sent before)."""
+    if not self._routes_checked:
+      raise NamespaceError('the routes to the hosts are not checked: use the '
+                           'cluster inside `with NamespaceCluster(...)`')
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED='0', **self.auth_env,
                **kwargs.pop('env', {}))
     return subprocess.Popen(

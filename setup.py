@@ -55,6 +55,8 @@ setuptools.setup(
     # implicit namespace package (no __init__.py to map).
     packages=[f'abmrl.{p}' for p in PACKAGES],
     package_dir={f'abmrl.{p}': p.replace('.', '/') for p in PACKAGES},
+    # Compiled on first launch (launch/binding.py), on each host.
+    package_data={'abmrl.launch': ['bindshim.c']},
     install_requires=INSTALL_REQUIRES,
     extras_require={'test': TEST_REQUIRES, 'cluster': CLUSTER_REQUIRES,
                     'gpu': GPU_REQUIRES},

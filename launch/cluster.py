@@ -19,8 +19,8 @@ class PlacementError(ValueError):
 
 
 class ClusterError(RuntimeError):
-  """A cluster run that failed (a node, a host, a precondition): one line
-  naming it."""
+  """A cluster that cannot run the program (a host without the same abmrl
+  or the shared directories): one line naming it."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -166,6 +166,14 @@ class LaunchConfig:
       'on a node with a GPU, else the head; replay with the learner; '
       'restorers spread over every node; the rest on the head',
       metavar='GROUP=RESOURCE,...')
+  max_node_restarts: int = _option(
+      3, 'times a stateless node (restorer, evaluator, actor) that dies is '
+      'started again before the program stops; any other node that dies '
+      'stops the program at once (not for --launch test_mt)')
+  checkpoint_minutes: float = _option(
+      5.0, 'minutes between learner checkpoints during training (besides '
+      'the one at the end and the one on a stop: Ctrl-C, SIGTERM, a failed '
+      'node); a rerun resumes from the last')
 
   @property
   def cluster_address(self) -> str:
@@ -175,6 +183,10 @@ class LaunchConfig:
   def validate(self) -> None:
     _require(self.launch_type in LAUNCH_TYPES, f'--launch '
              f'{self.launch_type!r}: one of ' + ', '.join(LAUNCH_TYPES))
+    _require(self.max_node_restarts >= 0, '--max-node-restarts '
+             f'{self.max_node_restarts}: 0 or more')
+    _require(self.checkpoint_minutes > 0, '--checkpoint-minutes '
+             f'{self.checkpoint_minutes}: more than 0')
     if self.launch_type == 'ray':
       _require(bool(self.cluster_address), '--launch ray needs the '
                "cluster's address: --ray-address IP:PORT or RAY_ADDRESS")

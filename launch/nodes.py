@@ -8,6 +8,7 @@ progress comes from the nodes' own loggers. ABMRL_VERBOSE=1 keeps it.
 import functools
 import logging as std_logging
 import os
+import sys
 import threading
 import time
 from typing import Any, Callable, List, Optional
@@ -16,6 +17,7 @@ from absl import logging
 import launchpad as lp
 import numpy as np
 
+from abmrl.agents import base
 from abmrl.datasets import collect as collect_lib
 
 if not os.environ.get('ABMRL_VERBOSE'):
@@ -33,14 +35,10 @@ def run(make_worker: Callable[..., Any], *args, **kwargs) -> None:
   """Builds a node that serves no calls (restorer, evaluator, stopper) and
   runs it: an `lp.PyNode`, so it has no courier server to stop at the end
   (stopping one in `test_mt` could hang)."""
-  try:
-    make_worker(*args, **kwargs).run()
-  except Exception:
-    # A node that fails stops the whole program (Launchpad would leave the
-    # others waiting for it); the traceback is in the node's output.
-    logging.exception('node failed; stopping the program')
-    lp.stop()
-    raise
+  # A node that raises exits non-zero (a thread of `test_mt` fails its
+  # launch): the launcher sees it and restarts the node or stops the
+  # program (launch/processes.py).
+  make_worker(*args, **kwargs).run()
 
 
 class ServeAfterRun:
@@ -48,6 +46,9 @@ class ServeAfterRun:
 
   Launchpad stops a courier node's server when run() returns; evaluators
   still need the final variables, so this waits for the program to stop.
+  The program's stop (SIGTERM, `lp.stop`) stops the learner, which saves
+  (agents/base.py). A non-finite step ends the node in one line, with exit
+  status 1.
   """
 
   def __init__(self, make_learner: Callable[..., Any], *args, **kwargs):
@@ -57,8 +58,23 @@ class ServeAfterRun:
     return self._learner.get_variables(names)
 
   def run(self) -> None:
-    self._learner.run()
+    # Launchpad's stop event is the node thread's; the watcher gets it here.
+    threading.Thread(target=self._stop_when_asked, args=(lp.stop_event(),),
+                     daemon=True).start()
+    try:
+      self._learner.run()
+    except base.NonFiniteLoss as e:
+      state = self._learner.checkpoint_state()
+      kept = (f'the checkpoint of step {state["learner_steps"]} is kept'
+              if state else 'no checkpoint was saved')
+      print(f'[learner] stopped: {e}; {kept}, nothing after it was saved',
+            file=sys.stderr, flush=True)
+      sys.exit(1)
     lp.wait_for_stop()
+
+  def _stop_when_asked(self, stop_event: threading.Event) -> None:
+    stop_event.wait()
+    self._learner.stop()
 
 
 class OnlineLearner(ServeAfterRun):

@@ -103,6 +103,7 @@ def _make_learner(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
       loggers.make_logger(config.run_dir, 'learner',
                           steps_key='learner_steps'),
       config.run_dir, config.steps)
+  learner.checkpoint_every(config.launch.checkpoint_minutes)
   if online.enabled and not online.shared_buffer:
     # From the switch on, each batch joins an offline and an online part.
     size = online.batch_size(config.batch_size,
@@ -247,13 +248,15 @@ def _make_online_learner(config: config_lib.CollectConfig,
         snippets_per_item=config.replay.snippets_per_item,
         rate_limiter_timeout_ms=1000)
 
-  return config.builder.make_learner(
+  learner = config.builder.make_learner(
       config.agent_config, network_spec(config.env_id, spec),
       replay_lib.snippet_batches(make_dataset, should_stop),
       counting.Counter(counter, prefix='', time_delta=0.),
       loggers.make_logger(config.run_dir, 'learner', steps_key='learner_steps',
                           print_to_terminal=False),
       config.run_dir, None)
+  learner.checkpoint_every(config.launch.checkpoint_minutes)
+  return learner
 
 
 def _make_collecting_actor(config: config_lib.CollectConfig,

@@ -12,10 +12,12 @@ import launchpad as lp
 from launchpad.nodes.python import local_multi_processing
 import numpy as np
 
+from abmrl.agents import base
 from abmrl.datasets import episodes
 from abmrl.datasets import statistics
 from abmrl import environments
 from abmrl.launch import config as config_lib
+from abmrl.launch import processes
 from abmrl.launch import program as program_lib
 
 
@@ -73,42 +75,31 @@ def _ensure_absl_flags_parsed():
 def _launch(program: lp.Program, launch: config_lib.LaunchConfig,
             shared_dirs: List[str] = ()) -> None:
   """Launches a program and waits until it stops (`shared_dirs`: what
-  every host of a cluster must see)."""
+  every host of a cluster must see). Raises processes.NodeFailure when a
+  node fails (launch/processes.py)."""
   _ensure_absl_flags_parsed()
+  notice = flags.FLAGS.lp_termination_notice_secs
+  environments = {group: dict(process.env)
+                  for group, process in _node_resources().items()}
   if launch.launch_type == 'ray':
     from abmrl.launch import cluster  # pylint: disable=g-import-not-at-top
     from abmrl.launch import ray_launch  # pylint: disable=g-import-not-at-top
     try:
-      ray_launch.launch(
-          program, launch.cluster_address, launch.placement,
-          {group: dict(process.env)
-           for group, process in _node_resources().items()},
-          list(shared_dirs), flags.FLAGS.lp_termination_notice_secs)
+      ray_launch.launch(program, launch.cluster_address, launch.placement,
+                        environments, list(shared_dirs), notice,
+                        launch.max_node_restarts)
     except cluster.PlacementError as e:
       raise config_lib.ConfigError(str(e)) from None
-    return
-  if launch.launch_type == 'local_mp':
-    manager = lp.launch(program,
-                        launch_type=lp.LaunchType.LOCAL_MULTI_PROCESSING,
-                        terminal='current_terminal',
-                        local_resources=_node_resources())
-    # Launchpad 0.5 arms its stop deadline (SIGTERM to every node, SIGKILL
-    # after --lp_termination_notice_secs) only in the first program a process
-    # launches. A later one (benchmarks run several) whose node failed would
-    # wait forever on nodes blocked in C++ calls, e.g. a learner sampling an
-    # empty table; arm it for every program.
-    # pylint: disable=protected-access
-    if manager._termination_notice_secs < 0:
-      manager._termination_notice_secs = flags.FLAGS.lp_termination_notice_secs
-    # pylint: enable=protected-access
+  elif launch.launch_type == 'local_mp':
+    processes.launch_local(program, environments, notice,
+                           launch.max_node_restarts)
   elif launch.launch_type == 'test_mt':
-    manager = lp.launch(program, launch_type=lp.LaunchType.TEST_MULTI_THREADING,
-                        serialize_py_nodes=False)
+    lp.launch(program, launch_type=lp.LaunchType.TEST_MULTI_THREADING,
+              serialize_py_nodes=False).wait()
   else:
     raise config_lib.ConfigError(
         f'unknown launch type {launch.launch_type!r}; valid: '
         + ', '.join(config_lib.LAUNCH_TYPES))
-  manager.wait()
 
 
 def check_dataset(dataset_dir: str, env_id: str, relabel: bool = False
@@ -206,6 +197,12 @@ def train(config: config_lib.TrainConfig) -> TrainResult:
   """Checks the run (`prepare`), launches its program, waits until it
   stops, returns the final figures."""
   config, spec = prepare(config)
+  done = int(learner_state(config.run_dir).get('learner_steps', 0))
+  if done >= config.steps:
+    print(f'[train] {config.run_dir} has finished its {config.steps} learner '
+          f'steps (its checkpoint is at step {done}); nothing to do. Give '
+          'more --steps to continue it, or another --run-dir.', flush=True)
+    return read_result(config.run_dir, 0.)
   if config.online.enabled and os.path.isdir(config.online_data_dir):
     # Online actors' episodes left unfinished by an interrupted run.
     episodes.remove_partials(config.online_data_dir)
@@ -317,8 +314,16 @@ def read_csv(path: str) -> List[Dict[str, float]]:
             for row in csv.DictReader(f)]
 
 
+def learner_state(run_dir: str) -> Dict[str, object]:
+  """The learner's last checkpoint: {'learner_steps', 'finished'}, or {}."""
+  return base.read_state(os.path.join(run_dir, 'checkpoints', 'learner'))
+
+
 def read_result(run_dir: str, seconds: float = float('nan')) -> TrainResult:
-  final_returns, learner_steps = {}, 0
+  """The run's figures: its learner steps (of its last checkpoint, or its
+  evaluators' last row) and each evaluator's final evaluation."""
+  final_returns = {}
+  learner_steps = int(learner_state(run_dir).get('learner_steps', 0))
   for path in sorted(glob.glob(os.path.join(run_dir, 'logs', 'evaluator_*',
                                             'logs.csv'))):
     rows = [r for r in read_csv(path) if r.get('final')]

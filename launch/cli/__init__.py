@@ -21,6 +21,7 @@ answer at once.
 
 import argparse
 import os
+import signal
 import sys
 from typing import List, Optional
 
@@ -49,8 +50,14 @@ COMMANDS = (train, collect, dataset, video, demo)
 INPUT_ERRORS = (config_lib.ConfigError, episodes.DatasetError,
                 environments.UnknownEnvironmentError)
 
-# A run that failed (a node, a host): one line, exit code 1.
-RUN_ERRORS = (cluster.ClusterError,)
+
+
+def run_errors():
+  """A run that failed (a node, a host, a cluster's precondition): one
+  line, exit code 1. Imported when one is raised (the launcher's module
+  loads Launchpad)."""
+  from abmrl.launch import processes  # pylint: disable=g-import-not-at-top
+  return (cluster.ClusterError, processes.NodeFailure)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,14 +72,26 @@ def build_parser() -> argparse.ArgumentParser:
   return parser
 
 
+def _interrupt(signum, frame):
+  del signum, frame
+  raise KeyboardInterrupt
+
+
 def main(argv: Optional[List[str]] = None) -> int:
   args = build_parser().parse_args(argv)
+  # SIGTERM as Ctrl-C: a run stops its nodes in order and saves.
+  signal.signal(signal.SIGTERM, _interrupt)
   try:
     return args.command(args)
+  except KeyboardInterrupt:
+    print('abmrl: interrupted', file=sys.stderr)
+    return 130
   except INPUT_ERRORS as e:
     print(f'abmrl: error: {e}', file=sys.stderr)
     return 2
-  except RUN_ERRORS as e:
+  except Exception as e:  # pylint: disable=broad-except
+    if not isinstance(e, run_errors()):
+      raise
     print(f'abmrl: error: {e}', file=sys.stderr)
     return 1
 

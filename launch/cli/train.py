@@ -50,7 +50,16 @@ def main(args: argparse.Namespace) -> int:
           else None)
   config = flags.make_train_config(
       flags.given(args, config_lib.TrainConfig), args.set, base)
-  result = run_lib.train(config)
+  try:
+    result = run_lib.train(config)
+  except KeyboardInterrupt:
+    steps = run_lib.learner_state(config.run_dir).get('learner_steps')
+    where = (f'at learner step {steps} of {config.steps} (checkpoint saved)'
+             if steps is not None else 'before the first checkpoint')
+    print(f'abmrl: interrupted {where}; to resume, run the same command again '
+          f'or abmrl train --config {config.run_dir}/config.json',
+          file=sys.stderr, flush=True)
+    return 130
   print(run_lib.format_summary(result))
   if config.evaluation.evaluators and result.learner_steps < config.steps:
     print(f'abmrl: error: the run stopped after {result.learner_steps} of '

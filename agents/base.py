@@ -196,6 +196,7 @@ class StepLoopLearner(acme.Learner):
     (evaluators watch for it). Stopped by `stop()`, it saves and is not
     finished."""
     num_steps = num_steps if num_steps is not None else self._max_steps
+    ended = False
     try:
       while num_steps is None or self.num_steps < num_steps:
         if self._stopping.is_set():
@@ -204,10 +205,13 @@ class StepLoopLearner(acme.Learner):
           self.step()
         except StopIteration:  # the dataset ended, or stop() was called
           break
-      with self._step_lock:
-        self._finished = not self._stopping.is_set()
-        self._save()
+      ended = True
     finally:
+      # Also when a step raised (replay gone, say): what was learned is
+      # kept, unless it is not finite.
+      with self._step_lock:
+        self._finished = ended and not self._stopping.is_set()
+        self._save()
       self._logger.close()
     if self._finished:
       self._counter.increment(learner_finished=1)

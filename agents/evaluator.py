@@ -29,6 +29,46 @@ import tensorflow as tf
 from abmrl.agents import networks
 
 
+class _EndOnNonFinite(dm_env.Environment):
+  """The evaluation environment, but a NaN or infinite action (or physics
+  that blow up on one) ends the episode at once instead of killing the
+  evaluator (MuJoCo warns on bad controls and dm_control raises
+  PhysicsError). `failed` says whether the last episode ended so."""
+
+  def __init__(self, environment: dm_env.Environment):
+    self._environment = environment
+    self._last: Optional[dm_env.TimeStep] = None
+    self.failed = False
+
+  def reset(self) -> dm_env.TimeStep:
+    self.failed = False
+    self._last = self._environment.reset()
+    return self._last
+
+  def step(self, action) -> dm_env.TimeStep:
+    if np.all(np.isfinite(action)):
+      try:
+        self._last = self._environment.step(action)
+        return self._last
+      except Exception as e:  # pylint: disable=broad-except
+        if type(e).__name__ != 'PhysicsError':
+          raise
+    self.failed = True
+    return dm_env.truncation(0.0, self._last.observation)
+
+  def observation_spec(self):
+    return self._environment.observation_spec()
+
+  def action_spec(self):
+    return self._environment.action_spec()
+
+  def reward_spec(self):
+    return self._environment.reward_spec()
+
+  def discount_spec(self):
+    return self._environment.discount_spec()
+
+
 class Evaluator:
   """Runs episodes with the mean action of a learner's current policy."""
 
@@ -45,8 +85,9 @@ class Evaluator:
                should_stop: Optional[Callable[[], bool]] = None,
                phase_switch_step: Optional[int] = None,
                learner_steps_budget: Optional[int] = None):
-    environments = {task: make() for task, make in
+    environments = {task: _EndOnNonFinite(make()) for task, make in
                     environment_factories.items()}
+    self._environments = environments
     policy = policy_factory()
     observation_spec = next(iter(environments.values())).observation_spec()
     tf2_utils.create_variables(policy, [observation_spec])
@@ -74,9 +115,18 @@ class Evaluator:
     """Fetches the latest variables, runs the episodes, logs the mean return."""
     learner_steps = self._counter.get_counts().get('learner_steps', 0)
     self._variable_client.update_and_wait()
-    returns = {task: [float(loop.run_episode()['episode_return'])
-                      for _ in range(self._num_episodes)]
-               for task, loop in self._loops.items()}
+    returns, failed = {}, 0
+    for task, loop in self._loops.items():
+      returns[task] = []
+      for _ in range(self._num_episodes):
+        episode_return = float(loop.run_episode()['episode_return'])
+        if self._environments[task].failed:  # a NaN action: scores nothing
+          episode_return, failed = 0.0, failed + 1
+        returns[task].append(episode_return)
+    if failed:
+      print(f'[evaluator] {failed} of {self._num_episodes * len(returns)} '
+            f'episode(s) at learner step {learner_steps} ended on a '
+            'non-finite action and score 0', flush=True)
     every_return = sum(returns.values(), [])
     mean_return = float(np.mean(every_return))
     per_task = ({} if list(returns) == [''] else
@@ -88,6 +138,7 @@ class Evaluator:
         'evaluation_return_std': float(np.std(every_return)),
         **per_task,
         'episodes': self._num_episodes,
+        'nonfinite_episodes': failed,
         'final': int(final),
         **({} if self._phase_switch_step is None else
            {'online': int(learner_steps > self._phase_switch_step)}),

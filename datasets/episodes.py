@@ -22,9 +22,11 @@ import contextlib
 import dataclasses
 import fcntl
 import json
+import logging
 import os
 import re
 import shutil
+import sys
 import uuid
 from typing import Any, Callable, Dict, List, Optional
 
@@ -40,6 +42,101 @@ FORMAT_VERSION = 1
 
 class DatasetError(ValueError):
   """A dataset directory that is missing, empty, corrupt or mismatched."""
+
+
+class BadEpisode(DatasetError):
+  """One episode that cannot be read: `reason` says why, in a few words
+  (unreadable directory, missing metadata, missing file, truncated or
+  corrupt file)."""
+
+  def __init__(self, path: str, reason: str):
+    super().__init__(f'{path}: {reason}')
+    self.path = path
+    self.reason = reason
+
+
+# What EnvLogger's Riegeli backend writes: in the episode directory, the
+# writer's metadata; in its one timestamped folder, the step data and
+# indices (envlogger/backends/riegeli_backend_writer).
+_METADATA_FILE = 'metadata.riegeli'
+_SHARD_FILES = ('episode_index.riegeli', 'episode_metadata.riegeli',
+                'step_offsets.riegeli', 'steps.riegeli')
+
+
+def _quiet_envlogger_reader(unraisable) -> None:
+  """EnvLogger's Reader.__del__ fails with a traceback on stderr whenever
+  its constructor failed (no backend to close); those say nothing the
+  BadEpisode does not, so they are dropped. Anything else goes on."""
+  function = getattr(unraisable.object, '__qualname__', '')
+  if function == 'Reader.__del__' and isinstance(unraisable.exc_value,
+                                                 AttributeError):
+    return
+  _previous_unraisablehook(unraisable)
+
+
+_previous_unraisablehook = sys.unraisablehook
+sys.unraisablehook = _quiet_envlogger_reader
+
+
+class _NotEnvLogger(logging.Filter):
+  """EnvLogger's reader logs each damaged file it meets with a traceback
+  and a banner ('You likely forgot to call close() on your env'); the
+  BadEpisode it then raises names the episode and the reason, once."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    # By its message: absl records its own module as the caller.
+    return 'empty step offset file' not in str(record.msg)
+
+
+logging.getLogger('absl').addFilter(_NotEnvLogger())
+
+
+def check_episode_files(path: str) -> None:
+  """BadEpisode unless the episode directory holds EnvLogger's files."""
+  try:
+    names = os.listdir(path)
+  except OSError as e:
+    raise BadEpisode(path, f'unreadable directory ({e.strerror})') from None
+  if _METADATA_FILE not in names:
+    raise BadEpisode(path, f'missing metadata ({_METADATA_FILE})')
+  shards = [n for n in names if os.path.isdir(os.path.join(path, n))]
+  if len(shards) != 1:
+    raise BadEpisode(path, f'{len(shards)} step folders, expected 1')
+  shard = os.path.join(path, shards[0])
+  try:
+    present = set(os.listdir(shard))
+  except OSError as e:
+    raise BadEpisode(path, f'unreadable directory {shards[0]} '
+                     f'({e.strerror})') from None
+  for name in _SHARD_FILES:
+    if name not in present:
+      kind = 'metadata' if 'metadata' in name or 'index' in name else 'file'
+      raise BadEpisode(path, f'missing {kind} ({shards[0]}/{name})')
+    if not os.access(os.path.join(shard, name), os.R_OK):
+      raise BadEpisode(path, f'unreadable file ({shards[0]}/{name})')
+
+
+@contextlib.contextmanager
+def _reading(path: str):
+  """Checks the episode's files, then opens EnvLogger's Reader on them; any
+  failure reading is a BadEpisode that names what broke."""
+  import envlogger  # pylint: disable=g-import-not-at-top
+  check_episode_files(path)
+  try:
+    with envlogger.Reader(data_directory=path) as reader:
+      yield reader
+  except BadEpisode:
+    raise
+  except (RuntimeError, TypeError, ValueError, IndexError, OSError) as e:
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if isinstance(e, TypeError) or 'DATA_LOSS' in text:
+      # A truncated or overwritten steps.riegeli: EnvLogger's reader gets no
+      # record where its index says one is (`a bytes-like object is
+      # required, not 'NoneType'`), or Riegeli finds no valid chunk.
+      reason = 'truncated or corrupt step data (steps.riegeli)'
+    else:
+      reason = f'corrupt file ({text})'
+    raise BadEpisode(path, reason) from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,26 +293,39 @@ def list_partial_episodes(directory: str) -> List[str]:
 
 
 def read_episode(path: str) -> Episode:
-  """Reads one episode directory. Raises on a corrupt or truncated episode."""
-  import envlogger  # pylint: disable=g-import-not-at-top
-  with envlogger.Reader(data_directory=path) as reader:
+  """Reads one episode directory. BadEpisode names what is wrong with a
+  missing, corrupt or truncated one."""
+  with _reading(path) as reader:
     episodes = reader.episodes
     if len(episodes) != 1:
-      raise DatasetError(f'{path}: expected 1 episode, found {len(episodes)}')
+      raise BadEpisode(path, 'truncated or corrupt episode index (it '
+                       f'records {len(episodes)} episodes, not 1)')
     steps = list(episodes[0])
-    metadata = reader.episode_metadata()[0]
+    metadata = list(reader.episode_metadata())
+  metadata = metadata[0] if len(metadata) == 1 else None
   if len(steps) < 2:
-    raise DatasetError(f'{path}: episode has {len(steps)} steps')
+    raise BadEpisode(path, f'episode has {len(steps)} steps')
   if not isinstance(metadata, dict) or 'return' not in metadata:
-    raise DatasetError(f'{path}: episode metadata missing')
+    raise BadEpisode(path, 'missing metadata (no episode return)')
   if metadata.get('length', len(steps) - 1) != len(steps) - 1:
-    raise DatasetError(f'{path}: {len(steps) - 1} transitions, metadata says '
-                       f'{metadata["length"]}')
+    raise BadEpisode(path, f'{len(steps) - 1} transitions, metadata says '
+                     f'{metadata["length"]}')
   return Episode.from_transitions(
       observation=np.stack([s.timestep.observation for s in steps]),
       action=np.stack([s.action for s in steps[1:]]),
       reward=[s.timestep.reward for s in steps[1:]],
       discount=[s.timestep.discount for s in steps[1:]], metadata=metadata)
+
+
+def non_finite_rows(episode: Episode) -> Dict[str, np.ndarray]:
+  """field -> the rows where it holds NaN or inf (only fields that do)."""
+  found = {}
+  for name in ('observation', 'action', 'reward', 'discount'):
+    values = getattr(episode, name)
+    finite = np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+    if not finite.all():
+      found[name] = np.flatnonzero(~finite)
+  return found
 
 
 def relabelled(episode: Episode, reward_fn: Callable[[np.ndarray], Any],
@@ -245,12 +355,11 @@ def relabelled_views(episode: Episode, relabellings) -> List[Episode]:
 
 
 def read_episode_metadata(path: str) -> Dict[str, Any]:
-  """Episode metadata alone (no steps decoded)."""
-  import envlogger  # pylint: disable=g-import-not-at-top
-  with envlogger.Reader(data_directory=path) as reader:
+  """Episode metadata alone (no steps decoded); BadEpisode if missing."""
+  with _reading(path) as reader:
     metadata = list(reader.episode_metadata())
   if len(metadata) != 1 or not isinstance(metadata[0], dict):
-    raise DatasetError(f'{path}: episode metadata missing')
+    raise BadEpisode(path, 'missing metadata (no episode metadata record)')
   return metadata[0]
 
 

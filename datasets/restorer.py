@@ -51,7 +51,8 @@ class RestorerStats:
   snippets: int = 0
   items: int = 0
   passes: int = 0
-  files_skipped: int = 0
+  files_skipped: int = 0  # episode files that cannot be read, each once
+  nonfinite_snippets: int = 0  # holding NaN/inf: never inserted
   episodes_too_short: int = 0
   episodes_too_long: int = 0
 
@@ -106,6 +107,8 @@ class Restorer:
     self._shard_name = f'restorer {shard_index}/{num_shards}'
     self._relabellings = relabellings
     self._whole_episodes = whole_episodes
+    self._bad_files = set()  # read once, named once, skipped after
+    self._named_nonfinite = set()  # episodes whose NaN/inf were named
     self.stats = RestorerStats()
 
   def run(self) -> RestorerStats:
@@ -157,18 +160,25 @@ class Restorer:
   def _open(self, path: str) -> List[_OpenEpisode]:
     """The episode at `path` (once per relabelling) with its snippet starts;
     none if it is unreadable or yields no snippet."""
+    if path in self._bad_files:
+      return []
     try:
       episode = episodes_lib.read_episode(path)
-    except Exception as e:  # pylint: disable=broad-except
-      # A corrupt or truncated file must not stop the restorer.
-      logging.error('%s: skipping unreadable episode %s: %s', self._shard_name,
-                    path, e)
+    except episodes_lib.BadEpisode as e:
+      # A corrupt or truncated file must not stop the restorer: named once
+      # per run, and skipped in every pass after.
+      logging.error('%s: skipping bad episode %s: %s', self._shard_name,
+                    path, e.reason)
+      self._bad_files.add(path)
       self.stats.files_skipped += 1
       self._count(files_skipped=1)
       return []
     starts = replay_lib.snippet_starts(len(episode.observation),
                                        self._snippet_length,
                                        self._whole_episodes, self._rng)
+    starts = self._finite(path, episode, starts)
+    if starts is None:
+      return []
     if not starts:
       problem = ('episodes_too_long' if self._whole_episodes
                  else 'episodes_too_short')
@@ -180,6 +190,31 @@ class Restorer:
                          [int(s) for s in self._rng.permutation(starts)],
                          counted=i == 0)
             for i, view in enumerate(views)]
+
+  def _finite(self, path: str, episode: episodes_lib.Episode,
+              starts: List[int]) -> Optional[List[int]]:
+    """The snippet starts whose rows are all finite (None when that leaves
+    none of an episode that had some); snippets with NaN/inf are counted
+    each pass, and the episode named once."""
+    bad = episodes_lib.non_finite_rows(episode)
+    if not bad:
+      return starts
+    rows = np.zeros(len(episode.reward), bool)
+    for indices in bad.values():
+      rows[indices] = True
+    length = len(rows) if self._whole_episodes else self._snippet_length
+    kept = [s for s in starts if not rows[s:s + length].any()]
+    dropped = len(starts) - len(kept)
+    self.stats.nonfinite_snippets += dropped
+    self._count(nonfinite_snippets=dropped)
+    if path not in self._named_nonfinite:
+      self._named_nonfinite.add(path)
+      logging.error('%s: episode %s holds NaN/inf (%s): %d of its %d '
+                    'snippets skipped', self._shard_name, path,
+                    ', '.join(f'{name} in {len(r)} rows'
+                              for name, r in bad.items()),
+                    dropped, len(starts))
+    return kept or None
 
   def _retire(self, episode: episodes_lib.Episode) -> None:
     self.stats.episodes += 1

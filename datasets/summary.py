@@ -33,6 +33,8 @@ class DatasetInfo:
   by_behaviour: Dict[str, ReturnStats]
   best_episode: str
   partial_episodes: int
+  # (path, reason) of episodes left out: unreadable, or a non-finite return.
+  skipped: List[Tuple[str, str]] = dataclasses.field(default_factory=list)
   # behaviour tag -> [(episode index, return)], for plots.
   returns_by_index: Dict[str, List[Tuple[int, float]]] = dataclasses.field(
       default_factory=dict)
@@ -58,22 +60,38 @@ def _spec_and_episodes(directory: str, first_episodes: Optional[int] = None):
 def summarize(directory: str,
               first_episodes: Optional[int] = None) -> DatasetInfo:
   """Reads every episode's metadata (not its steps) and summarizes returns
-  (of the first N episodes per behaviour tag with `first_episodes`)."""
+  (of the first N episodes per behaviour tag with `first_episodes`).
+  Episodes that cannot be read, or whose return is not finite (a NaN or
+  infinite reward), are left out and listed in `skipped`; `validate` reads
+  every step."""
   spec, paths = _spec_and_episodes(directory, first_episodes)
   returns: Dict[str, List[float]] = collections.defaultdict(list)
   by_index: Dict[str, List[Tuple[int, float]]] = collections.defaultdict(list)
   steps: Dict[str, int] = collections.defaultdict(int)
   best: Tuple[float, str] = (-np.inf, '')
+  skipped = []
   for path in paths:
-    metadata = episodes_lib.read_episode_metadata(path)
+    try:
+      metadata = episodes_lib.read_episode_metadata(path)
+    except episodes_lib.BadEpisode as e:
+      skipped.append((path, e.reason))
+      continue
+    if not np.isfinite(float(metadata['return'])):
+      skipped.append((path, f'non-finite return {metadata["return"]} (its '
+                      'rewards hold NaN or inf)'))
+      continue
     tag = metadata['behaviour']
     returns[tag].append(float(metadata['return']))
     by_index[tag].append((int(metadata['episode_index']),
                           float(metadata['return'])))
     steps[tag] += int(metadata['length'])
     best = max(best, (float(metadata['return']), path))
+  if not returns:
+    raise episodes_lib.DatasetError(
+        f'dataset {directory}: none of its {len(paths)} episode(s) can be '
+        f'read; the first: {skipped[0][0]}: {skipped[0][1]}')
   return DatasetInfo(
-      directory=directory, spec=spec,
+      directory=directory, spec=spec, skipped=skipped,
       total=ReturnStats.of(sum(returns.values(), []), sum(steps.values())),
       by_behaviour={t: ReturnStats.of(returns[t], steps[t]) for t in returns},
       best_episode=best[1],
@@ -129,6 +147,10 @@ def format_summary(info: DatasetInfo) -> str:
                f'({info.best_episode})')
   if info.partial_episodes:
     lines.append(f'{info.partial_episodes} unfinished episode(s) ignored')
+  if info.skipped:
+    lines.append(f'{len(info.skipped)} bad episode(s) skipped (abmrl dataset '
+                 'validate checks every step):')
+    lines += [f'  {path}: {reason}' for path, reason in info.skipped]
   return '\n'.join(lines)
 
 
@@ -144,6 +166,16 @@ class ValidationReport:
     return not self.bad
 
 
+def non_finite_fields(episode: episodes_lib.Episode) -> Optional[str]:
+  """'NaN/inf in ... (N rows)' naming the fields that hold any, else None."""
+  bad = episodes_lib.non_finite_rows(episode)
+  if not bad:
+    return None
+  fields = ', '.join(f'{name} ({len(rows)} of {len(episode.reward)} rows)'
+                     for name, rows in bad.items())
+  return f'NaN/inf in {fields}'
+
+
 def validate(directory: str) -> ValidationReport:
   """Reads every step of every episode; checks shapes, lengths and returns."""
   spec, paths = _spec_and_episodes(directory)
@@ -156,14 +188,14 @@ def validate(directory: str) -> ValidationReport:
         problem = f'observation shape {episode.observation.shape[1:]}'
       elif episode.action.shape[1:] != spec.action_shape:
         problem = f'action shape {episode.action.shape[1:]}'
-      elif not np.all(np.isfinite(episode.observation)):
-        problem = 'non-finite observations'
+      elif non_finite_fields(episode):
+        problem = non_finite_fields(episode)
       elif not np.isclose(episode.reward.sum(), episode.metadata['return'],
                           rtol=1e-4, atol=1e-3):
         problem = (f'rewards sum to {episode.reward.sum():.3f}, metadata '
                    f'says {episode.metadata["return"]:.3f}')
-    except Exception as e:  # pylint: disable=broad-except
-      problem = f'unreadable: {e}'
+    except episodes_lib.BadEpisode as e:
+      problem = e.reason
     if problem:
       bad.append((path, problem))
     else:

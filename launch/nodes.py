@@ -31,6 +31,17 @@ def program_stopping() -> bool:
   return lp.wait_for_stop(0)
 
 
+def wait_until_stop_requested(stop_event: threading.Event,
+                              poll_seconds: float = 0.2) -> None:
+  """In any thread of a node: returns once Launchpad's stop event is set,
+  or the launcher's terminate file exists (launch/processes.py: the event
+  needs the main thread, which may be blocked in C++)."""
+  terminate_file = os.environ.get('ABMRL_TERMINATE_FILE')
+  while not stop_event.wait(poll_seconds):
+    if terminate_file and os.path.exists(terminate_file):
+      return
+
+
 def run(make_worker: Callable[..., Any], *args, **kwargs) -> None:
   """Builds a node that serves no calls (restorer, evaluator, stopper) and
   runs it: an `lp.PyNode`, so it has no courier server to stop at the end
@@ -73,7 +84,7 @@ class ServeAfterRun:
     lp.wait_for_stop()
 
   def _stop_when_asked(self, stop_event: threading.Event) -> None:
-    stop_event.wait()
+    wait_until_stop_requested(stop_event)
     self._learner.stop()
 
 

@@ -55,6 +55,12 @@ Key = Tuple[str, int]  # (group, index)
 STOP_FILE_ENV = 'ABMRL_STOP_FILE'
 # ... and its name, group/index (for `ps e`, and tests).
 NODE_ENV = 'ABMRL_NODE'
+# ... and the file the launcher creates just before it sends SIGTERM: a
+# node whose main thread is blocked in C++ (a learner waiting on a replay
+# that is gone) runs no Python signal handler, so Launchpad's stop event
+# is never set; a thread of the node can watch this file instead
+# (launch/nodes.py:stop_requested).
+TERMINATE_FILE_ENV = 'ABMRL_TERMINATE_FILE'
 # Nodes that hold nothing another node needs: started again when they die.
 RESTARTABLE_GROUPS = ('restorer', 'evaluator', 'actor')
 # Stopped before the rest (see the module's docstring).
@@ -114,6 +120,7 @@ class NodeProcess:
     self._name = name
     self._dir = tempfile.mkdtemp(prefix='abmrl-node-')
     self._stop_file = os.path.join(self._dir, 'stop')
+    self._terminate_file = os.path.join(self._dir, 'terminate')
     self._command: Optional[List[str]] = None
     self._env: Dict[str, str] = {}
     self._process: Optional[subprocess.Popen] = None
@@ -155,6 +162,7 @@ class NodeProcess:
       self._command.append('--verbosity=-1')
     self._env = {**os.environ, **env, **binding.preload_env(bind_ip),
                  STOP_FILE_ENV: self._stop_file, NODE_ENV: self._name,
+                 TERMINATE_FILE_ENV: self._terminate_file,
                  'TMPDIR': os.path.join(self._dir, 'tmp'),
                  'PYTHONUNBUFFERED': '1',
                  'PYTHONWARNINGS': os.environ.get(
@@ -164,6 +172,8 @@ class NodeProcess:
   def restart(self) -> Dict[str, Any]:
     """Runs the node again (after it died), as it was first started."""
     self._wait_output()
+    if os.path.exists(self._terminate_file):
+      os.remove(self._terminate_file)
     return self._spawn()
 
   def _spawn(self) -> Dict[str, Any]:
@@ -201,6 +211,8 @@ class NodeProcess:
   def terminate(self) -> None:
     """SIGTERM to the node's process group: its stop event."""
     if self._process is not None and self._process.poll() is None:
+      with open(self._terminate_file, 'a'):
+        pass
       _signal_group(self._process.pid, signal.SIGTERM)
 
   def kill(self) -> Optional[int]:

@@ -79,10 +79,11 @@ def launch(program: lp.Program, address: str, placement_text: str,
         options['num_gpus'] = 1
       actors[(label, index)] = remote.options(**options).remote(
           f'{label}/{index}')
-    call = _ray_call(actors)
+    ips: Dict[processes.Key, str] = {}  # known once the actors answer
+    call = _ray_call(actors, ips)
     hosts = dict(zip(actors, call('host', list(actors))))
     check_hosts(hosts, call, required_dirs, processes.abmrl_version())
-    ips = {key: host['ip'] for key, host in hosts.items()}
+    ips.update({key: host['ip'] for key, host in hosts.items()})
     processes.bind_and_initialise(program, ips, call, environments)
 
     def started(key, info):
@@ -100,9 +101,10 @@ def launch(program: lp.Program, address: str, placement_text: str,
     ray.shutdown()
 
 
-def _ray_call(actors: Mapping[processes.Key, Any]) -> processes.Call:
+def _ray_call(actors: Mapping[processes.Key, Any],
+              ips: Mapping[processes.Key, str]) -> processes.Call:
   """Calls on the nodes' actors; a dead actor (its host lost) is a
-  NodeFailure naming its node."""
+  NodeFailure naming its node and host."""
   import ray  # pylint: disable=g-import-not-at-top
   lost_errors = tuple(getattr(ray.exceptions, name) for name in (
       'RayActorError', 'ActorUnavailableError')
@@ -116,7 +118,8 @@ def _ray_call(actors: Mapping[processes.Key, Any]) -> processes.Call:
         results.append(ray.get(ref))
       except lost_errors as e:
         raise processes.NodeFailure(
-            f'lost node {key[0]}/{key[1]}: its Ray worker died '
+            f'lost node {key[0]}/{key[1]} on host {ips.get(key, "?")}: its '
+            'Ray worker died '
             f'({type(e).__name__}: its host is gone or unreachable); '
             'stopping the program') from None
     return results

@@ -28,6 +28,10 @@ class TrainResult:
   final_return: float  # mean over evaluators of their final evaluation
   final_returns: Dict[str, float]  # per evaluator label
   seconds: float
+  # What restorers left out (from the shared counter, as the learner logged
+  # it last): unreadable episode files, and snippets holding NaN/inf.
+  files_skipped: int = 0
+  nonfinite_snippets: int = 0
 
 
 def _node_resources():
@@ -332,13 +336,22 @@ def read_result(run_dir: str, seconds: float = float('nan')) -> TrainResult:
       final_returns[label] = rows[-1]['evaluation_return']
       learner_steps = max(learner_steps, int(rows[-1]['learner_steps']))
   values = list(final_returns.values())
+  learner_log = os.path.join(run_dir, 'logs', 'learner', 'logs.csv')
+  last = read_csv(learner_log)[-1:] if os.path.exists(learner_log) else []
+  last = last[0] if last else {}
   return TrainResult(run_dir, learner_steps,
                      sum(values) / len(values) if values else float('nan'),
-                     final_returns, seconds)
+                     final_returns, seconds,
+                     int(last.get('restorer_files_skipped', 0)),
+                     int(last.get('restorer_nonfinite_snippets', 0)))
 
 
 def format_summary(result: TrainResult) -> str:
   per = ', '.join(f'{k} {v:.1f}' for k, v in sorted(result.final_returns.items()))
   return (f'[train] done in {result.seconds:.0f}s: {result.learner_steps} '
           f'learner steps; final evaluation return {result.final_return:.1f}'
-          f'{" (" + per + ")" if per else ""}; run dir {result.run_dir}')
+          f'{" (" + per + ")" if per else ""}; run dir {result.run_dir}'
+          + (f'; restorers skipped {result.files_skipped} bad episode '
+             f'file(s) and {result.nonfinite_snippets} snippet(s) holding '
+             'NaN/inf (named above)'
+             if result.files_skipped or result.nonfinite_snippets else ''))

@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from abmrl.launch import netns_cluster
+from abmrl.launch import processes
 from abmrl.launch import run as run_lib
 from tests.conftest import ENV_ID
 
@@ -90,6 +91,19 @@ def _run_until_training(cluster, command, run_dir, steps):
   return process, output, _started(output)
 
 
+def _read_until(process, pattern, timeout=120):
+  """Reads the launcher's output until a line matches; the match."""
+  deadline, output = time.time() + timeout, ''
+  while time.time() < deadline:
+    line = process.stdout.readline()
+    assert line, output[-3000:]
+    output += line
+    found = re.search(pattern, line)
+    if found:
+      return found
+  raise AssertionError(f'no {pattern!r}:\n' + output[-3000:])
+
+
 def _finish(process, timeout=150):
   try:
     out, err = process.communicate(timeout=timeout)
@@ -126,28 +140,38 @@ def test_one_program_across_three_hosts_fails_loudly_and_resumes(
   assert result.learner_steps == 30 and result.final_returns
   assert not _node_processes()
 
-  # 2. A node killed mid-run stops the whole program with one line that
-  # names it, its host and the signal; nothing is left on any host.
+  # 2. A stateless node killed mid-run (a restorer) is named and started
+  # again on its host; the replay killed stops the whole program with one
+  # line that names it, its host and the signal; nothing is left on any
+  # host, and the learner saved on the way out.
   config = os.path.join(run_dir, 'config.json')
   longer = [ABMRL, 'train', '--config', config, '--steps', '100000']
   process, _, started = _run_until_training(cluster, longer, run_dir, 40)
-  killed_at = time.time()
   os.kill(started[('restorer', 0)][1], signal.SIGKILL)
+  restarted = _read_until(process, r'\[abmrl\] node restorer/0 \(pid \d+, '
+                          rf'host {re.escape(cluster.ip(2))}\) was killed by '
+                          r'signal SIGKILL; restarted it as pid (\d+)')
+  assert processes.netns(int(restarted[1])) == (
+      f'net:[{cluster.netns_inode(2)}]')
+  killed_at = time.time()
+  os.kill(started[('replay', 0)][1], signal.SIGKILL)
   out, err = _finish(process)
   assert process.returncode == 1, (out + err)[-3000:]
-  assert (f'abmrl: error: node restorer/0 on host {cluster.ip(2)} exited '
-          'with signal SIGKILL; stopping the program') in err, err[-3000:]
+  assert re.search(r'abmrl: error: node replay/0 \(pid \d+, host '
+                   rf'{re.escape(cluster.ip(2))}\) was killed by signal '
+                   r'SIGKILL; stopping the program', err), err[-3000:]
   assert time.time() - killed_at < 60  # the notice, and Ray's own stop
   assert not _node_processes()
+  saved = run_lib.learner_state(run_dir)['learner_steps']
+  assert saved >= 40
 
-  # 3. A rerun resumes from the learner's checkpoint (step 30) and ends.
+  # 3. A rerun resumes from the learner's checkpoint and ends.
   done = cluster.run(1, [ABMRL, 'train', '--config', config, '--steps',
-                         '45'], timeout=400)
+                         str(saved + 15)], timeout=400)
   assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-  assert run_lib.read_result(run_dir).learner_steps == 45
+  assert run_lib.read_result(run_dir).learner_steps == saved + 15
   steps = _learner_steps(run_dir)
-  restarts = [b for a, b in zip(steps, steps[1:]) if b < a]
-  assert restarts and min(restarts) > 30, steps
+  assert steps[steps.index(saved) + 1] == saved + 1, steps
   assert not _node_processes()
 
   # 4. A host lost mid-run (its Ray node killed at once): the program stops

@@ -172,6 +172,8 @@ def test_nodes_die_and_the_run_goes_on_or_stops_saying_why(small_dataset,
                    r' was killed by signal SIGKILL; stopping the program', out)
   assert time.time() - killed < 2 * NOTICE + 10
   _no_node_left(second)
+  # The learner, waiting on a replay that is gone, still saved on the stop.
+  assert run_lib.learner_state(run_dir)['learner_steps'] > saved + 1
 
   # The learner killed: the program stops; what it kept is the periodic
   # checkpoint (every 0.02 minutes here), and a rerun resumes from it.

@@ -1,6 +1,7 @@
 """A program that fails stops, even when it is not the first one a process
-launches (benchmarks launch several): every node is killed after the
-termination notice, instead of the launcher waiting forever."""
+launches (benchmarks launch several), and even when a node ignores SIGTERM:
+every node is killed after the termination notice, instead of the launcher
+waiting forever (launch/processes.py)."""
 
 import os
 import subprocess
@@ -38,7 +39,7 @@ SCRIPT = textwrap.dedent('''
     print('first program done', flush=True)
     second = lp.Program('second')
     second.add_node(lp.PyNode(nodes.run, Stubborn), label='learner')
-    second.add_node(lp.PyNode(nodes.run, Failing), label='restorer')
+    second.add_node(lp.PyNode(nodes.run, Failing), label='replay')
     run_lib._launch(second, config.LaunchConfig('local_mp'))
 ''')
 
@@ -60,7 +61,8 @@ def test_a_failed_second_program_is_killed_not_left_hanging(tmp_path):
   assert 'first program done' in done.stdout, done.stdout + done.stderr
   assert stubborn is not None, 'the second program never started its nodes'
   assert 'boom' in done.stdout + done.stderr
-  # Launchpad kills the launcher too once the notice (10 s) is over.
+  assert ('node replay/0 (pid' in done.stderr and
+          'exited with status 1; stopping the program' in done.stderr)
   assert done.returncode != 0 and time.time() - start < 100
   deadline = time.time() + 10
   while psutil.pid_exists(stubborn) and time.time() < deadline:

@@ -64,3 +64,33 @@ def test_the_learner_finds_cuda_wheels_where_installed(tmp_path):
   path = run_lib.cuda_library_env(str(tmp_path))['LD_LIBRARY_PATH']
   assert path.split(':')[:2] == [str(tmp_path / 'nvidia' / 'cublas' / 'lib'),
                                  str(tmp_path / 'nvidia' / 'cudnn' / 'lib')]
+
+
+def test_hosts_without_the_same_abmrl_or_the_shared_folders_are_one_line(
+    tmp_path):
+  # The checks `--launch ray` makes before it starts a node, on real node
+  # processes of this host (no Ray: called directly, as local_mp does).
+  from abmrl.launch import processes  # pylint: disable=g-import-not-at-top
+  from abmrl.launch import ray_launch  # pylint: disable=g-import-not-at-top
+  handles = {('learner', 0): processes.NodeProcess('learner/0'),
+             ('restorer', 0): processes.NodeProcess('restorer/0')}
+  try:
+    call = processes.local_call(handles)
+    hosts = dict(zip(handles, call('host', list(handles), '10.0.0.2')))
+    version = processes.abmrl_version()
+    assert all(host['version'] == version for host in hosts.values())
+    ray_launch.check_hosts(hosts, call, [str(tmp_path)], version)
+    with pytest.raises(cluster.ClusterError,
+                       match=r"^host 10\.0\.0\.2 \(node learner/0\) cannot see "
+                       rf"{tmp_path}/gone: the hosts must share a filesystem"):
+      ray_launch.check_hosts(hosts, call, [str(tmp_path), str(tmp_path / 'gone')],
+                             version)
+    hosts[('restorer', 0)] = dict(hosts[('restorer', 0)], version='0.0.9+old')
+    with pytest.raises(cluster.ClusterError,
+                       match=r'^host 10\.0\.0\.2 \(node restorer/0\) has abmrl '
+                       r'0\.0\.9\+old, the launcher .*: every host needs the '
+                       'same version'):
+      ray_launch.check_hosts(hosts, call, [str(tmp_path)], version)
+  finally:
+    for handle in handles.values():
+      handle.kill()

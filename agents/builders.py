@@ -11,14 +11,15 @@ code is the same for all of them.
 """
 
 import dataclasses
+import importlib
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from acme.tf import utils as tf2_utils
 import numpy as np
-import sonnet as snt
-import tensorflow as tf
 
-from abmrl.agents import networks
+# TensorFlow, Sonnet and the networks are imported where a network is made:
+# the command line reads builders (an agent's config, its run defaults) to
+# check its flags, and answers before TensorFlow loads.
+# pylint: disable=g-import-not-at-top
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,33 +32,37 @@ class NetworkSpec:
   # (mean, std) standardising every network's input, or None.
   observation_stats: Optional[Tuple[np.ndarray, np.ndarray]] = None
 
-  def normalised(self, network: snt.Module) -> snt.Module:
+  def normalised(self, network: 'snt.Module') -> 'snt.Module':
     """The network behind the run's observation standardisation, if any."""
+    from abmrl.agents import networks
     if self.observation_stats is None:
       return network
     return networks.Normalised(network, *self.observation_stats)
 
   def gaussian_policy(self, layer_sizes, min_variance: float,
-                      name: str) -> snt.Module:
+                      name: str) -> 'snt.Module':
     """A Gaussian policy network of the shared architecture."""
+    from abmrl.agents import networks
     return self.normalised(networks.make_gaussian_policy(
         self.action_size, layer_sizes, min_variance, name=name,
         num_tasks=self.num_tasks))
 
-  def critic(self, layer_sizes) -> snt.Module:
+  def critic(self, layer_sizes) -> 'snt.Module':
     """A Q network Q(s, a) of the shared architecture."""
+    from abmrl.agents import networks
     return self.normalised(networks.make_critic(layer_sizes, self.num_tasks))
 
 
 class AgentBuilder:
-  """One agent: subclasses set `name`, `config_class`, `learner_class` (and
+  """One agent: subclasses set `name`, `config_class`, `learner` (and
   `policies` where the agent serves more than its policy) and implement
   `learner_networks`; `make_policy` where the evaluated networks are other
   than one Gaussian policy of `config.policy_layer_sizes`."""
 
   name: str
   config_class: type
-  learner_class: type
+  # 'module:Class' of its learner, imported when a learner is made.
+  learner: str
   # Evaluated policies: label (logged as evaluator_<label>_*) -> the
   # variable key the learner serves them under.
   policies: Mapping[str, str] = {'policy': 'policy'}
@@ -71,12 +76,17 @@ class AgentBuilder:
   # (an ABM variant's prior and improvement step).
   fixed: Mapping[str, Any] = {}
 
+  @property
+  def learner_class(self) -> type:
+    module, name = self.learner.split(':')
+    return getattr(importlib.import_module(module), name)
+
   def make_config(self, **overrides):
     """The agent's hyperparameters: its defaults with `overrides`."""
     return self.config_class(**{**self.fixed, **overrides})
 
   def make_policy(self, config, variable_key: str,
-                  spec: NetworkSpec) -> snt.Module:
+                  spec: NetworkSpec) -> 'snt.Module':
     """The network the learner serves as `variable_key`, as evaluators and
     actors build it to fill with the learner's variables."""
     if variable_key != 'policy':
@@ -102,10 +112,12 @@ class AgentBuilder:
         **self.learner_networks(config, spec))
 
   def restore_policy(self, config, variable_key: str, spec: NetworkSpec,
-                     observation_spec, checkpoint_dir: str) -> snt.Module:
+                     observation_spec, checkpoint_dir: str) -> 'snt.Module':
     """The network `variable_key` with the weights of the learner's latest
     checkpoint in `checkpoint_dir` (a run directory's checkpoints/learner,
     where StepLoopLearner saves)."""
+    from acme.tf import utils as tf2_utils
+    import tensorflow as tf
     network = self.make_policy(config, variable_key, spec)
     tf2_utils.create_variables(network, [observation_spec])
     path = tf.train.latest_checkpoint(checkpoint_dir)

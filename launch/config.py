@@ -194,6 +194,31 @@ class LaunchConfig:
       _require(not self.placement, '--placement is for --launch ray')
 
 
+def check_writable_dir(directory: str, flag: str) -> None:
+  """ConfigError in one line unless `directory` is (or can be made) a
+  directory this process can write in; creates it."""
+  if os.path.exists(directory) and not os.path.isdir(directory):
+    raise ConfigError(f'{flag} {directory} is a file, not a directory')
+  try:
+    os.makedirs(directory, exist_ok=True)
+    probe = os.path.join(directory, f'.abmrl-write-check-{os.getpid()}')
+    with open(probe, 'w'):
+      pass
+    os.remove(probe)
+  except OSError as e:
+    raise ConfigError(f'{flag} {directory}: cannot write there '
+                      f'({e.strerror})') from None
+
+
+def check_dataset_dir(directory: str, flag: str = '--dataset') -> None:
+  """ConfigError or DatasetError in one line unless `directory` holds a
+  dataset (its spec readable; no episode is read)."""
+  if os.path.exists(directory) and not os.path.isdir(directory):
+    raise ConfigError(f'{flag} {directory} is a file, not a dataset '
+                      'directory')
+  episodes.read_spec(directory)
+
+
 # --- training -----------------------------------------------------------------
 
 
@@ -268,6 +293,13 @@ class TrainConfig:
     if not self.data.normalise_observations:
       return None
     return statistics.load(os.path.join(self.run_dir, statistics.FILENAME))
+
+  def check_paths(self) -> 'TrainConfig':
+    """The dataset and the run directory, checked before anything heavy is
+    imported (ConfigError, DatasetError)."""
+    check_dataset_dir(self.data.dataset_dir)
+    check_writable_dir(self.run_dir, '--run-dir')
+    return self
 
   def validate(self) -> 'TrainConfig':
     """Raises ConfigError naming the first flag whose value cannot run."""

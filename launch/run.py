@@ -135,9 +135,14 @@ def check_dataset(dataset_dir: str, env_id: str, relabel: bool = False
       env_spec, f'dataset {dataset_dir} does not match {env_id}'
       + (' after relabelling' if relabel else ''), same_env=False)
   if spec.env_id != env_id and not relabel:
+    if environments.relabellings(env_id):
+      advice = (f'to train for {env_id}, add --relabel (rewards recomputed '
+                'from observations)')
+    else:
+      advice = (f'train with --env {spec.env_id}, or give a dataset of '
+                f'{env_id} ({env_id} has no reward to relabel with)')
     raise episodes.DatasetError(
-        f'dataset {dataset_dir} holds {spec.env_id} data; to train for '
-        f'{env_id}, add --relabel (rewards recomputed from observations)')
+        f'dataset {dataset_dir} holds {spec.env_id} data; {advice}')
   return spec, env_spec
 
 

@@ -171,7 +171,8 @@ def test_one_program_across_three_hosts_fails_loudly_and_resumes(
   assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
   assert run_lib.read_result(run_dir).learner_steps == saved + 15
   steps = _learner_steps(run_dir)
-  assert steps[steps.index(saved) + 1] == saved + 1, steps
+  resumed = steps.index(saved + 1)  # the rerun's first logged step
+  assert max(steps[:resumed]) <= saved, steps
   assert not _node_processes()
 
   # 4. A host lost mid-run (its Ray node killed at once): the program stops

@@ -4,12 +4,11 @@ in the prior and the improvement step their config fixes."""
 
 from abmrl.agents import builders
 from abmrl.agents.abm import config as config_lib
-from abmrl.agents.abm import learning
 
 
 class ABMBuilder(builders.AgentBuilder):
   config_class = config_lib.ABMConfig
-  learner_class = learning.ABMLearner
+  learner = 'abmrl.agents.abm.learning:ABMLearner'
 
   def __init__(self, name: str):
     self.name = name

@@ -2,13 +2,12 @@
 
 from abmrl.agents import builders
 from abmrl.agents.awac import config as config_lib
-from abmrl.agents.awac import learning
 
 
 class AWACBuilder(builders.AgentBuilder):
   name = 'awac'
   config_class = config_lib.AWACConfig
-  learner_class = learning.AWACLearner
+  learner = 'abmrl.agents.awac.learning:AWACLearner'
 
   def make_critic(self, config, spec):
     """One of the twin Q networks (checkpointed as critic_1, critic_2)."""

@@ -1,15 +1,13 @@
 """The AWR agent (AWR paper, Algorithm 1): whole episodes, TD(λ) returns."""
 
 from abmrl.agents import builders
-from abmrl.agents import networks
 from abmrl.agents.awr import config as config_lib
-from abmrl.agents.awr import learning
 
 
 class AWRBuilder(builders.AgentBuilder):
   name = 'awr'
   config_class = config_lib.AWRConfig
-  learner_class = learning.AWRLearner
+  learner = 'abmrl.agents.awr.learning:AWRLearner'
   whole_episodes = True
   # Replay items are whole episodes, so sizes are in episodes (a
   # control-suite episode is ≈ 100 kB in replay).
@@ -20,6 +18,7 @@ class AWRBuilder(builders.AgentBuilder):
   }
 
   def learner_networks(self, config, spec):
+    from abmrl.agents import networks  # pylint: disable=g-import-not-at-top
     return dict(policy_network=self.make_policy(config, 'policy', spec),
                 value_network=spec.normalised(networks.make_value_network(
                     config.value_layer_sizes, spec.num_tasks)))

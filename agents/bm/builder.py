@@ -2,13 +2,12 @@
 
 from abmrl.agents import builders
 from abmrl.agents.bm import config as config_lib
-from abmrl.agents.bm import learning
 
 
 class BMBuilder(builders.AgentBuilder):
   name = 'bm'
   config_class = config_lib.BMConfig
-  learner_class = learning.BMLearner
+  learner = 'abmrl.agents.bm.learning:BMLearner'
 
   def learner_networks(self, config, spec):
     return dict(policy_network=self.make_policy(config, 'policy', spec))

@@ -26,9 +26,12 @@ def add_parser(commands) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-  from abmrl.launch import run as run_lib  # pylint: disable=g-import-not-at-top
   config = flags.make_collect_config(
       flags.given(args, config_lib.CollectConfig), args.set)
+  # Flags and paths before TensorFlow loads: a mistake is one line at once.
+  config.validate()
+  config_lib.check_writable_dir(config.dataset_dir, '--out')
+  from abmrl.launch import run as run_lib  # pylint: disable=g-import-not-at-top
   run_lib.collect_spec(config)  # bad input stops here, before any output
   before = run_lib.collected_episodes(config)
   prefix = f'[collect seed {config.seed}]'

@@ -45,11 +45,14 @@ def _name_agent_defaults(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-  from abmrl.launch import run as run_lib  # pylint: disable=g-import-not-at-top
   base = (config_lib.load_train_config(args.config) if args.config
           else None)
   config = flags.make_train_config(
       flags.given(args, config_lib.TrainConfig), args.set, base)
+  # Flags and paths first: a mistake is one line at once, not after the
+  # seconds TensorFlow takes to import.
+  config.validate().check_paths()
+  from abmrl.launch import run as run_lib  # pylint: disable=g-import-not-at-top
   try:
     result = run_lib.train(config)
   except KeyboardInterrupt:

@@ -55,6 +55,37 @@ class BadEpisode(DatasetError):
     self.reason = reason
 
 
+class DiskWriteError(RuntimeError):
+  """An episode could not be written whole (disk full, I/O error); it was
+  removed, never renamed complete. `written`: whole episodes the command
+  had written before (set by the command)."""
+
+  def __init__(self, directory: str, reason: str, written: int = 0):
+    super().__init__(directory, reason)
+    self.directory = directory
+    self.reason = reason
+    self.written = written
+
+  def __str__(self) -> str:
+    return (f'writing to {self.directory} failed: {self.reason}; '
+            f'{self.written} whole episode(s) were written (the unfinished '
+            'one was removed)')
+
+
+def _write_failure(path: str, error: Optional[BaseException]) -> str:
+  """Why writing under `path` failed, in a few words."""
+  if isinstance(error, OSError) and error.strerror:
+    return error.strerror
+  try:
+    stats = os.statvfs(path)
+    if stats.f_bavail * stats.f_frsize < 1 << 20:
+      return 'No space left on device'
+  except OSError:
+    pass
+  return (f'the episode did not read back whole ({error})' if error
+          else 'the episode did not read back whole')
+
+
 # What EnvLogger's Riegeli backend writes: in the episode directory, the
 # writer's metadata; in its one timestamped folder, the step data and
 # indices (envlogger/backends/riegeli_backend_writer).
@@ -433,10 +464,13 @@ class EpisodeWriter:
       self._path = os.path.join(tag_dir, f'{episode_index:07d}')
       if os.path.exists(self._path):
         raise DatasetError(f'episode {self._path} already exists')
-    os.makedirs(self._path + PARTIAL_SUFFIX)
-    self._backend = riegeli_backend_writer.RiegeliBackendWriter(
-        data_directory=self._path + PARTIAL_SUFFIX,
-        metadata={'env_id': self._spec.env_id})
+    try:
+      os.makedirs(self._path + PARTIAL_SUFFIX)
+      self._backend = riegeli_backend_writer.RiegeliBackendWriter(
+          data_directory=self._path + PARTIAL_SUFFIX,
+          metadata={'env_id': self._spec.env_id})
+    except (OSError, RuntimeError) as e:
+      self._fail(e)
     self._metadata = {'env_id': self._spec.env_id, 'behaviour': behaviour,
                       'episode_index': episode_index}
     self._return, self._length = 0.0, 0
@@ -483,10 +517,29 @@ class EpisodeWriter:
     return final
 
   def _complete(self, metadata: Dict[str, Any], final: str) -> None:
-    self._backend.set_episode_metadata(metadata)
-    self._backend.close()
+    """Closes the episode's files, reads them back, and only then renames
+    them complete: Riegeli's writer does not report a full disk (it wrote
+    empty files and closed without error), so the check is the read."""
+    partial = self._path + PARTIAL_SUFFIX
+    try:
+      self._backend.set_episode_metadata(metadata)
+      self._backend.close()
+      self._backend = None
+      written = read_episode(partial)
+      if written.num_transitions != metadata['length']:
+        raise BadEpisode(partial, f'{written.num_transitions} transitions '
+                         f'read back, {metadata["length"]} written')
+      os.rename(partial, final)
+    except (OSError, RuntimeError, BadEpisode) as e:
+      self._fail(e)
+
+  def _fail(self, error: BaseException) -> None:
+    """Removes the unfinished episode; DiskWriteError saying why."""
+    reason = _write_failure(self._directory, error)
     self._backend = None
-    os.rename(self._path + PARTIAL_SUFFIX, final)
+    if self._path:
+      shutil.rmtree(self._path + PARTIAL_SUFFIX, ignore_errors=True)
+    raise DiskWriteError(self._directory, reason) from None
 
   def abort_episode(self) -> None:
     if self._backend is not None:

@@ -206,7 +206,11 @@ def generate(env_id: str, directory: str, episodes_per_behaviour: int,
           steps += 1
           if max_steps_per_episode and steps >= max_steps_per_episode:
             break
-        path = writer.end_episode()
+        try:
+          path = writer.end_episode()
+        except episodes_lib.DiskWriteError as e:
+          e.written = written
+          raise
         written += 1
         if progress:
           progress(f'[generate] {written}/{len(behaviours) * episodes_per_behaviour}'

@@ -19,6 +19,7 @@ import numpy as np
 
 from abmrl.agents import base
 from abmrl.datasets import collect as collect_lib
+from abmrl.datasets import episodes
 
 if not os.environ.get('ABMRL_VERBOSE'):
   logging.set_verbosity(logging.WARNING)
@@ -48,8 +49,15 @@ def run(make_worker: Callable[..., Any], *args, **kwargs) -> None:
   (stopping one in `test_mt` could hang)."""
   # A node that raises exits non-zero (a thread of `test_mt` fails its
   # launch): the launcher sees it and restarts the node or stops the
-  # program (launch/processes.py).
-  make_worker(*args, **kwargs).run()
+  # program (launch/processes.py). A full disk is not cured by a restart:
+  # one line, and the program stops.
+  try:
+    make_worker(*args, **kwargs).run()
+  except episodes.DiskWriteError as e:
+    print(f'[{os.environ.get("ABMRL_NODE", "node")}] writing to '
+          f'{e.directory} failed: {e.reason} (the unfinished episode was '
+          'removed); stopping the program', file=sys.stderr, flush=True)
+    lp.stop()
 
 
 class ServeAfterRun:

@@ -211,3 +211,37 @@ def test_a_nan_step_stops_the_learner_and_keeps_the_last_good_checkpoint(
   assert restored.num_steps == 7
   for variables in restored._saved_variables:  # pylint: disable=protected-access
     assert np.all(np.isfinite(variables.numpy()))
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+  """A 150 kB tmpfs (root only), unmounted after the test."""
+  mount_point = tmp_path / 'disk'
+  mount_point.mkdir()
+  done = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=150k', 'tmpfs',
+                         str(mount_point)], capture_output=True, text=True,
+                        check=False)
+  if done.returncode != 0:
+    pytest.skip(f'cannot mount a small tmpfs here: {done.stderr.strip()}')
+  yield str(mount_point)
+  subprocess.run(['umount', '-l', str(mount_point)], check=False)
+
+
+def test_a_full_disk_is_one_line_and_no_episode_is_left_half_written(
+    small_disk):
+  out = os.path.join(small_disk, 'data')
+  done = _abmrl('dataset', 'generate', '--env', ENV_ID, '--out', out,
+                '--episodes-per-behaviour', '5')
+  assert done.returncode == 1
+  lines = done.stderr.strip().splitlines()
+  assert len(lines) == 1, done.stderr
+  written = int(lines[0].split('; ')[1].split()[0])
+  assert lines[0] == (f'abmrl: error: writing to {out} failed: No space left '
+                      f'on device; {written} whole episode(s) were written '
+                      '(the unfinished one was removed)')
+  assert 0 < written < 20
+  assert len(episodes.list_episodes(out)) == written
+  assert not episodes.list_partial_episodes(out)
+  validate = _abmrl('dataset', 'validate', out)
+  assert validate.returncode == 0, validate.stdout
+  assert f'{written} valid episode(s), 0 bad' in validate.stdout

@@ -57,7 +57,8 @@ def run_errors():
   line, exit code 1. Imported when one is raised (the launcher's module
   loads Launchpad)."""
   from abmrl.launch import processes  # pylint: disable=g-import-not-at-top
-  return (cluster.ClusterError, processes.NodeFailure)
+  return (cluster.ClusterError, processes.NodeFailure,
+          episodes.DiskWriteError)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -135,10 +135,7 @@ class StepLoopLearner(acme.Learner):
         time_delta_minutes=float('inf'))
     self._checkpoint_dir = os.path.join(checkpoint_dir, 'checkpoints',
                                         'learner')
-    self._saved_variables = [
-        v for v in tf.nest.flatten([getattr(o, 'variables', o)
-                                    for o in objects.values()])
-        if isinstance(v, tf.Variable) and v.dtype.is_floating]
+    self._saved_objects = list(objects.values())
     missing = self.num_steps - self._counter.get_counts().get('learner_steps',
                                                               0)
     if missing > 0:
@@ -247,10 +244,24 @@ class StepLoopLearner(acme.Learner):
     """False (and the learner poisoned) if a variable it saves holds NaN or
     infinity: a step's metrics can be finite while its update is not."""
     if not self._poisoned and not bool(tf.reduce_all(
-        [tf.reduce_all(tf.math.is_finite(v)) for v in self._saved_variables])):
+        [tf.reduce_all(tf.math.is_finite(v)) for v in self.saved_variables()])):
       self._poisoned = (f'a variable became non-finite by learner step '
                         f'{self.num_steps}')
     return not self._poisoned
+
+  def saved_variables(self) -> List[tf.Variable]:
+    """The floating-point variables a checkpoint holds (optimizers' slots
+    exist from the first step on)."""
+    found = []
+    for saved in self._saved_objects:
+      if isinstance(saved, tf.Variable):
+        found.append(saved)
+        continue
+      try:
+        found.extend(saved.variables)
+      except ValueError:  # a Sonnet optimizer before its first step
+        pass
+    return [v for v in found if v.dtype.is_floating]
 
   def _write_state(self) -> None:
     path = os.path.join(self._checkpoint_dir, STATE_FILE)

@@ -19,10 +19,12 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from typing import Dict, Optional
 
 BIND_IP_ENV = 'ABMRL_BIND_IP'
+_warned = False  # the line above, once per launcher
 _SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                        'bindshim.c')
 
@@ -59,8 +61,13 @@ def shim_path() -> Optional[str]:
 def preload_env(ip: str) -> Dict[str, str]:
   """A node's environment that binds its servers to `ip` ({} without the
   shim)."""
+  global _warned
   path = shim_path()
   if path is None:
+    if not _warned:
+      _warned = True
+      print('[abmrl] warning: no C compiler (cc) to build launch/bindshim.c: '
+            'servers listen on every interface', file=sys.stderr, flush=True)
     return {}
   inherited = os.environ.get('LD_PRELOAD')
   return {BIND_IP_ENV: ip,

@@ -195,18 +195,24 @@ class LaunchConfig:
 
 
 def check_writable_dir(directory: str, flag: str) -> None:
-  """ConfigError in one line unless `directory` is (or can be made) a
-  directory this process can write in; creates it."""
+  """ConfigError in one line unless `directory` is a directory this process
+  can write in, or can be made one (nothing is created: its nearest
+  existing ancestor is tried with a file written and removed)."""
   if os.path.exists(directory) and not os.path.isdir(directory):
     raise ConfigError(f'{flag} {directory} is a file, not a directory')
+  existing = os.path.abspath(directory)
+  while not os.path.exists(existing):
+    existing = os.path.dirname(existing)
+  if not os.path.isdir(existing):
+    raise ConfigError(f'{flag} {directory}: {existing} is a file, not a '
+                      'directory')
   try:
-    os.makedirs(directory, exist_ok=True)
-    probe = os.path.join(directory, f'.abmrl-write-check-{os.getpid()}')
+    probe = os.path.join(existing, f'.abmrl-write-check-{os.getpid()}')
     with open(probe, 'w'):
       pass
     os.remove(probe)
   except OSError as e:
-    raise ConfigError(f'{flag} {directory}: cannot write there '
+    raise ConfigError(f'{flag} {directory}: cannot write in {existing} '
                       f'({e.strerror})') from None
 
 

@@ -82,6 +82,7 @@ class NamespaceCluster:
     self._gpu_hosts = set(gpu_hosts)
     self._log_dir = log_dir
     self._ray_timeout = ray_timeout
+    self._retries: Dict[int, int] = {}  # host -> ray starts it needed again
     self._groups: Dict[int, subprocess.Popen] = {}
     self._routes_checked = False  # set by _check_routes; popen needs it
     # Token authentication (Ray >= 2.52): every Ray process of this cluster
@@ -218,15 +219,16 @@ class NamespaceCluster:
     os.makedirs(self._log_dir, exist_ok=True)
     return open(os.path.join(self._log_dir, name), 'w')
 
+  def _start_host(self, host: int) -> None:
+    self._groups[host] = self.popen(
+        host, self._ray_command(host), stdout=self._log(f'ray-host{host}.log'),
+        stderr=subprocess.STDOUT)
+
   def _start_ray(self) -> None:
-    self._groups[1] = self.popen(1, self._ray_command(1),
-                                 stdout=self._log('ray-host1.log'),
-                                 stderr=subprocess.STDOUT)
+    self._start_host(1)
     self._wait_for_nodes(1)
     for host in range(2, self.hosts + 1):
-      self._groups[host] = self.popen(
-          host, self._ray_command(host), stdout=self._log(f'ray-host{host}.log'),
-          stderr=subprocess.STDOUT)
+      self._start_host(host)
     self._wait_for_nodes(self.hosts)
 
   def _wait_for_nodes(self, count: int) -> None:
@@ -238,10 +240,19 @@ class NamespaceCluster:
              '  time.sleep(0.5)\n')
     deadline = time.time() + self._ray_timeout
     while True:
-      for host, group in self._groups.items():
-        if group.poll() is not None:
+      for host, group in list(self._groups.items()):
+        if group.poll() is None:
+          continue
+        # Ray gives a node's raylet a fixed 30 s to register ("timed out
+        # during startup"), which a loaded 2-core machine can miss: start
+        # that host again, from a clean temp dir, twice at most.
+        self._retries[host] = self._retries.get(host, 0) + 1
+        if self._retries[host] > 2:
           raise NamespaceError(f'ray start on host {host} exited with '
-                               f'{group.returncode}')
+                               f'{group.returncode} (3 times)')
+        _kill_group(group)
+        subprocess.run(['rm', '-rf', f'/tmp/ar{self.tag}h{host}'], check=False)
+        self._start_host(host)
       done = self.run(1, [sys.executable, '-c', probe],
                       timeout=self._ray_timeout)
       if done.returncode == 0:

@@ -27,6 +27,10 @@ if not os.environ.get('ABMRL_VERBOSE'):
   std_logging.getLogger('tensorflow').setLevel(std_logging.ERROR)
 
 
+# How long a stopped learner's loop may take to return after its save.
+_LOOP_GRACE_SECONDS = 3.0
+
+
 def program_stopping() -> bool:
   """True once the program has begun to stop (for nodes' run loops)."""
   return lp.wait_for_stop(0)
@@ -72,6 +76,7 @@ class ServeAfterRun:
 
   def __init__(self, make_learner: Callable[..., Any], *args, **kwargs):
     self._learner = make_learner(*args, **kwargs)
+    self._ran = threading.Event()  # the learner's loop has returned
 
   def get_variables(self, names: List[str]) -> List[List[np.ndarray]]:
     return self._learner.get_variables(names)
@@ -82,6 +87,7 @@ class ServeAfterRun:
                      daemon=True).start()
     try:
       self._learner.run()
+      self._ran.set()
     except base.NonFiniteLoss as e:
       state = self._learner.checkpoint_state()
       kept = (f'the checkpoint of step {state["learner_steps"]} is kept'
@@ -93,7 +99,12 @@ class ServeAfterRun:
 
   def _stop_when_asked(self, stop_event: threading.Event) -> None:
     wait_until_stop_requested(stop_event)
-    self._learner.stop()
+    self._learner.stop()  # saved
+    # A loop that does not come back (its main thread waits in C++ on a
+    # replay that is gone) would hold the stop for the whole notice, then
+    # be SIGKILLed; it has nothing left to keep.
+    if not self._ran.wait(_LOOP_GRACE_SECONDS):
+      os._exit(0)  # pylint: disable=protected-access
 
 
 class OnlineLearner(ServeAfterRun):

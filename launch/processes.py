@@ -31,6 +31,7 @@ its last step and save; then every other node. SIGTERM, then SIGKILL to
 the process group of whatever is left.
 """
 
+import contextlib
 import ctypes
 import dataclasses
 import os
@@ -332,7 +333,7 @@ class Supervisor:
   def _watch(self) -> None:
     running = list(self._hosts)
     while running:
-      for key, status in zip(running, self._call('poll', running)):
+      for key, status in zip(list(running), self._call('poll', running)):
         if status.stop_requested:
           return
         if status.returncode is None:
@@ -407,6 +408,20 @@ def abmrl_version() -> str:
   return f'{metadata.version("abmrl")}+{digest.hexdigest()[:12]}'
 
 
+@contextlib.contextmanager
+def sigterm_as_ctrl_c():
+  """SIGTERM to the launcher stops the program as Ctrl-C does (the learner
+  first, saving), then the launcher ends with KeyboardInterrupt."""
+  def interrupt(signum, frame):
+    del signum, frame
+    raise KeyboardInterrupt
+  previous = signal.signal(signal.SIGTERM, interrupt)
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+
+
 def launch_local(program: lp.Program,
                  environments: Mapping[str, Mapping[str, str]],
                  notice_secs: float, max_restarts: int) -> None:
@@ -419,8 +434,9 @@ def launch_local(program: lp.Program,
   hosts = {key: LOCAL_IP for key in handles}
   try:
     bind_and_initialise(program, hosts, call, environments)
-    Supervisor(program, hosts, call, environments, notice_secs,
-               max_restarts).run()
+    with sigterm_as_ctrl_c():
+      Supervisor(program, hosts, call, environments, notice_secs,
+                 max_restarts).run()
   finally:
     for handle in handles.values():  # nodes never started: their folders
       handle.kill()

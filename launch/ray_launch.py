@@ -90,8 +90,9 @@ def launch(program: lp.Program, address: str, placement_text: str,
       print(f'[ray] {key[0]}/{key[1]} on host {ips[key]}: pid {info["pid"]}, '
             f'{info["netns"]}', flush=True)
 
-    processes.Supervisor(program, ips, call, environments, notice_secs,
-                         max_restarts, started).run()
+    with processes.sigterm_as_ctrl_c():
+      processes.Supervisor(program, ips, call, environments, notice_secs,
+                           max_restarts, started).run()
   finally:
     for actor in actors.values():
       try:

@@ -209,7 +209,7 @@ def test_a_nan_step_stops_the_learner_and_keeps_the_last_good_checkpoint(
   assert base.read_state(checkpoint)['learner_steps'] == 7  # the last good
   restored = _bm_learner(_batches(), run_dir, 20)
   assert restored.num_steps == 7
-  for variables in restored._saved_variables:  # pylint: disable=protected-access
+  for variables in restored.saved_variables():
     assert np.all(np.isfinite(variables.numpy()))
 
 

@@ -102,9 +102,13 @@ def test_unknown_flag_is_one_line(capsys, small_dataset):
 
 
 def test_data_of_another_task_needs_relabelling(capsys, small_dataset):
-  # point_mass-hard has point_mass-easy's spec but another task.
+  # point_mass-hard has point_mass-easy's spec but another task, and no
+  # reward on observations: no --relabel advice.
   line = _error_line(capsys, _train(small_dataset, 'control:point_mass-hard'))
-  assert 'holds control:point_mass-easy data' in line and '--relabel' in line
+  assert line.endswith(
+      'holds control:point_mass-easy data; train with --env '
+      'control:point_mass-easy, or give a dataset of control:point_mass-hard '
+      '(control:point_mass-hard has no reward to relabel with)')
   line = _error_line(capsys, _train(small_dataset, 'control:point_mass-hard',
                                     '--relabel'))
   assert 'no reward defined on observations' in line
@@ -168,3 +172,43 @@ def test_collect_into_a_dataset_of_another_environment(capsys,
   argv = ['collect', '--env', 'control:cartpole-balance', '--episodes', '1',
           '--out', small_dataset]
   assert 'holds control:point_mass-easy data' in _error_line(capsys, argv)
+
+
+_FAST_ERROR = '''
+import sys, time
+start = time.time()
+from abmrl.launch import cli
+code = cli.main(sys.argv[1:])
+print(code, 'tensorflow' in sys.modules, round(time.time() - start, 2))
+'''
+
+
+@pytest.mark.parametrize('argv, expected', [
+    (['--agent', 'nope'], "unknown agent 'nope'"),
+    (['--steps', '0'], '--steps must be positive'),
+    (['--dataset', '{file}'], 'is a file, not a dataset directory'),
+    (['--dataset', '{missing}'], 'does not exist'),
+    (['--run-dir', '{file}'], '--run-dir {file} is a file, not a directory'),
+    (['--max-node-restarts', '-1'], '--max-node-restarts -1: 0 or more'),
+    (['--checkpoint-minutes', '0'], '--checkpoint-minutes 0.0: more than 0'),
+])
+def test_bad_flags_and_paths_answer_before_tensorflow_loads(
+    small_dataset, tmp_path, argv, expected):
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  a_file = tmp_path / 'a_file'
+  a_file.write_text('')
+  paths = dict(file=str(a_file), missing=str(tmp_path / 'missing'))
+  argv = [arg.format(**paths) for arg in argv]
+  defaults = {'--agent': 'bm', '--env': ENV_ID, '--dataset': small_dataset,
+              '--run-dir': str(tmp_path / 'run')}
+  for flag, value in defaults.items():
+    if flag not in argv:
+      argv += [flag, value]
+  done = subprocess.run([sys.executable, '-c', _FAST_ERROR, 'train', *argv],
+                        capture_output=True, text=True, timeout=60)
+  code, tensorflow, seconds = done.stdout.split()
+  line, = done.stderr.strip().splitlines()
+  assert line.startswith('abmrl: error: ') and (
+      expected.format(**paths) in line), done.stderr
+  assert code == '2' and tensorflow == 'False', (code, tensorflow, seconds)

@@ -142,6 +142,12 @@ def test_multiprocess_run_exits_cleanly_and_resumes(small_dataset, tmp_path):
   restart = [b for a, b in zip(steps, steps[1:]) if b < a]
   assert not restart or restart[0] > 20, steps
   assert not _launchpad_processes_since(start, run_dir)
+  # Run again, it has nothing to do, and says so without launching.
+  third = _train_cli(small_dataset, run_dir, steps=30)
+  assert third.returncode == 0, third.stdout[-3000:] + third.stderr[-3000:]
+  assert (f'[train] {run_dir} has finished its 30 learner steps (its '
+          'checkpoint is at step 30); nothing to do') in third.stdout
+  assert '[replay/0]' not in third.stdout
 
 
 def test_abm_mpo_program_evaluates_policy_and_prior(small_dataset, tmp_path):

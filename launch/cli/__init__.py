@@ -21,7 +21,6 @@ answer at once.
 
 import argparse
 import os
-import signal
 import sys
 from typing import List, Optional
 
@@ -73,15 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
   return parser
 
 
-def _interrupt(signum, frame):
-  del signum, frame
-  raise KeyboardInterrupt
-
-
 def main(argv: Optional[List[str]] = None) -> int:
   args = build_parser().parse_args(argv)
-  # SIGTERM as Ctrl-C: a run stops its nodes in order and saves.
-  signal.signal(signal.SIGTERM, _interrupt)
   try:
     return args.command(args)
   except KeyboardInterrupt:

@@ -7,9 +7,9 @@ Generates a small point_mass dataset, launches `abmrl train --agent bm`
 (2 restorers, 1 evaluator), and once the learner steps, SIGKILLs one node
 at a time: a restorer and the evaluator (restarted), then the replay (the
 program stops). A second run has its learner killed. For each, from the
-SIGKILL: the seconds to the launcher's line naming the node, to the
-restarted node's first output (restarts), or to the launcher's exit
-(stops). The launcher's output is polled every 20 ms.
+SIGKILL: the seconds to the launcher's line naming the node, and to the
+restarted node at work again (a restorer with an episode file open, the
+evaluator's first evaluation) or to the launcher's exit (stops). The launcher's output is polled every 20 ms.
 """
 
 import argparse
@@ -69,6 +69,20 @@ class Launched:
     return time.time(), self.process.poll()
 
 
+def _reading_episodes(pid, timeout=300):
+  """When the (restarted) restorer `pid` has an episode file open."""
+  deadline = time.time() + timeout
+  while time.time() < deadline:
+    try:
+      if any(f.path.endswith('.riegeli')
+             for f in psutil.Process(pid).open_files()):
+        return time.time()
+    except psutil.Error:
+      pass
+    time.sleep(_POLL)
+  raise RuntimeError(f'restorer {pid} never opened an episode')
+
+
 def _kill(run, name):
   pid = run.node_pid(name)
   offset = len(run.text())
@@ -103,7 +117,11 @@ def main():
       killed, offset = _kill(run, name)
       said, line = run.wait_for(
           rf'node {re.escape(name)} .* restarted it as pid (\d+)', offset)
-      back, _ = run.wait_for(rf'\[{re.escape(name)}\] ', offset + line.end())
+      if name.startswith('restorer'):
+        back = _reading_episodes(int(line[1]))
+      else:  # the evaluator's first evaluation
+        back, _ = run.wait_for(rf'\[{re.escape(name)}\] \[Evaluator',
+                               offset + line.end())
       rows.append((name, 'restarted', said - killed, back - killed))
     time.sleep(3)
     killed, offset = _kill(run, 'replay/0')
@@ -128,7 +146,7 @@ def main():
     if run.process.poll() is None:
       os.killpg(run.process.pid, signal.SIGKILL)
   lines = ['| node SIGKILLed | outcome | to the line (s) | to the restarted '
-           "node's first output, or the launcher's exit (s) |",
+           "node at work, or the launcher's exit (s) |",
            '|---|---|---|---|']
   lines += [f'| {name} | {outcome} | {said:.2f} | {done:.2f} |'
             for name, outcome, said, done in rows]

@@ -25,10 +25,10 @@ A node:
     times; any other, or one past its restarts, stops the program
     (`NodeFailure`).
 
-The program stops in two stages, each within the termination notice: the
-learner first, while replay and its producers still run, so it can take
-its last step and save; then every other node. SIGTERM, then SIGKILL to
-the process group of whatever is left.
+The program stops in two stages: the learner first, within the termination
+notice, while replay and its producers still run, so it can take its last
+step and save; then every other node, within 5 s (or the notice, if
+shorter). SIGTERM, then SIGKILL to the process group of whatever is left.
 """
 
 import contextlib
@@ -67,6 +67,7 @@ RESTARTABLE_GROUPS = ('restorer', 'evaluator', 'actor')
 # Stopped before the rest (see the module's docstring).
 FIRST_TO_STOP = ('learner',)
 LOCAL_IP = '127.0.0.1'
+_REST_GRACE_SECONDS = 5.0
 _POLL_SECONDS = 0.25
 _COUNTDOWN = re.compile(r'(\x1b\[\d+m)*Waiting for workers to stop for \d+s\.'
                         r'(\x1b\[0m)*\r?')
@@ -354,6 +355,9 @@ class Supervisor:
         if key[0] in RESTARTABLE_GROUPS:
           what += (f' after {self._restarts[key]} restart(s) '
                    '(--max-node-restarts)')
+        # Said now, while the nodes stop; the launcher's error line repeats
+        # it when the stop is over.
+        print(f'[abmrl] {what}; stopping the program', flush=True)
         raise NodeFailure(f'{what}; stopping the program')
       time.sleep(_POLL_SECONDS)
 
@@ -363,11 +367,15 @@ class Supervisor:
     removed."""
     keys = list(self._pids)
     first = [k for k in keys if k[0] in FIRST_TO_STOP]
+    rest = [k for k in keys if k not in first]
     try:
-      for stage in (first, [k for k in keys if k not in first]):
+      # Only the learner has something to save; the others get less time
+      # (one waiting on a node that died would use it all).
+      for stage, grace in ((first, self._notice),
+                           (rest, min(self._notice, _REST_GRACE_SECONDS))):
         for key in stage:
           self._call_one('terminate', key)
-        deadline = time.time() + self._notice
+        deadline = time.time() + grace
         while stage and time.time() < deadline:
           stage = [k for k in stage if getattr(
               self._call_one('poll', k), 'returncode', 0) is None]

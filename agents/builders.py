@@ -12,9 +12,12 @@ code is the same for all of them.
 
 import dataclasses
 import importlib
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
+
+if TYPE_CHECKING:
+  import sonnet as snt  # pylint: disable=g-bad-import-order
 
 # TensorFlow, Sonnet and the networks are imported where a network is made:
 # the command line reads builders (an agent's config, its run defaults) to

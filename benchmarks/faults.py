@@ -62,6 +62,10 @@ class Launched:
         pass
     raise RuntimeError(f'no node {name}')
 
+  def kill(self):
+    if self.process.poll() is None:
+      os.killpg(self.process.pid, signal.SIGKILL)
+
   def exit_time(self, timeout=120):
     deadline = time.time() + timeout
     while self.process.poll() is None and time.time() < deadline:
@@ -81,6 +85,16 @@ def _reading_episodes(pid, timeout=300):
       pass
     time.sleep(_POLL)
   raise RuntimeError(f'restorer {pid} never opened an episode')
+
+
+def _stopped_by(run, name):
+  """A table row: `name` SIGKILLed, the program stops."""
+  time.sleep(3)
+  killed, offset = _kill(run, name)
+  said, _ = run.wait_for(rf'node {re.escape(name)} .* stopping the program',
+                         offset)
+  ended, code = run.exit_time()
+  return (name, f'stopped (exit {code})', said - killed, ended - killed)
 
 
 def _kill(run, name):
@@ -123,28 +137,16 @@ def main():
         back, _ = run.wait_for(rf'\[{re.escape(name)}\] \[Evaluator',
                                offset + line.end())
       rows.append((name, 'restarted', said - killed, back - killed))
-    time.sleep(3)
-    killed, offset = _kill(run, 'replay/0')
-    said, _ = run.wait_for(r'node replay/0 .* stopping the program', offset)
-    ended, code = run.exit_time()
-    rows.append(('replay/0', f'stopped (exit {code})', said - killed,
-                 ended - killed))
+    rows.append(_stopped_by(run, 'replay/0'))
   finally:
-    if run.process.poll() is None:
-      os.killpg(run.process.pid, signal.SIGKILL)
+    run.kill()
   run = Launched(command(os.path.join(work, 'run2')), os.path.join(work,
                                                                     'b.log'))
   try:
     run.wait_for(r'Learner Steps = \d+')
-    time.sleep(3)
-    killed, offset = _kill(run, 'learner/0')
-    said, _ = run.wait_for(r'node learner/0 .* stopping the program', offset)
-    ended, code = run.exit_time()
-    rows.append(('learner/0', f'stopped (exit {code})', said - killed,
-                 ended - killed))
+    rows.append(_stopped_by(run, 'learner/0'))
   finally:
-    if run.process.poll() is None:
-      os.killpg(run.process.pid, signal.SIGKILL)
+    run.kill()
   lines = ['| node SIGKILLed | outcome | to the line (s) | to the restarted '
            "node at work, or the launcher's exit (s) |",
            '|---|---|---|---|']

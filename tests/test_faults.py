@@ -180,7 +180,7 @@ def test_nodes_die_and_the_run_goes_on_or_stops_saying_why(small_dataset,
   third = Run(_command(small_dataset, run_dir, 100_000,
                        '--checkpoint-minutes', '0.02'), tmp_path / 'c.log')
   start = max(_learner_steps(run_dir))
-  third.wait_for(rf'Learner Steps = \d+')
+  third.wait_for(r'Learner Steps = \d+')
   deadline = time.time() + 120
   while run_lib.learner_state(run_dir)['learner_steps'] <= start + 1:
     assert time.time() < deadline, third.output()[-3000:]

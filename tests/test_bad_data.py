@@ -245,3 +245,70 @@ def test_a_full_disk_is_one_line_and_no_episode_is_left_half_written(
   validate = _abmrl('dataset', 'validate', out)
   assert validate.returncode == 0, validate.stdout
   assert f'{written} valid episode(s), 0 bad' in validate.stdout
+
+
+class _NaNVariables:
+  """A variable source serving a policy whose weights are all NaN."""
+
+  def __init__(self, like):
+    self._like = like
+
+  def get_variables(self, names):
+    return [[np.full(v.shape, np.nan, np.float32) for v in self._like]
+            for _ in names]
+
+
+def test_an_evaluator_survives_a_policy_that_acts_nan():
+  import functools  # pylint: disable=g-import-not-at-top
+  from acme.tf import utils as tf2_utils  # pylint: disable=g-import-not-at-top
+  from acme.utils import loggers  # pylint: disable=g-import-not-at-top
+  from abmrl.agents import evaluator as evaluator_lib  # pylint: disable=g-import-not-at-top
+  builder = registry.get('bm')
+  config = builder.make_config(policy_layer_sizes=(8, 8))
+  spec = builders.NetworkSpec(observation_size=4, action_size=2)
+  make_policy = functools.partial(builder.make_policy, config, 'policy', spec)
+  reference = make_policy()
+  env = environments.make(ENV_ID, seed=0)
+  tf2_utils.create_variables(reference, [env.observation_spec()])
+  logged = []
+
+  class Logger(loggers.Logger):
+    def write(self, data):
+      logged.append(dict(data))
+
+    def close(self):
+      pass
+
+  evaluator = evaluator_lib.Evaluator(
+      environment_factories={'': functools.partial(environments.make, ENV_ID,
+                                                   seed=1)},
+      policy_factory=make_policy,
+      variable_source=_NaNVariables(reference.variables),
+      counter=counting.Counter(), logger=Logger(), num_episodes=2)
+  assert evaluator.evaluate() == 0.0  # no MuJoCo warning kills it
+  assert logged[-1]['nonfinite_episodes'] == 2
+  assert logged[-1]['evaluation_return'] == 0.0
+
+
+@pytest.fixture
+def read_only_disk(tmp_path):
+  mount_point = tmp_path / 'ro'
+  mount_point.mkdir()
+  done = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs',
+                         str(mount_point)], capture_output=True, text=True,
+                        check=False)
+  if done.returncode != 0:
+    pytest.skip(f'cannot mount a read-only tmpfs here: {done.stderr.strip()}')
+  yield str(mount_point)
+  subprocess.run(['umount', '-l', str(mount_point)], check=False)
+
+
+def test_a_run_dir_that_cannot_be_written_is_one_line(small_dataset,
+                                                      read_only_disk):
+  run_dir = os.path.join(read_only_disk, 'run')
+  done = _abmrl('train', '--agent', 'bm', '--env', ENV_ID, '--dataset',
+                small_dataset, '--run-dir', run_dir)
+  assert done.returncode == 2
+  assert done.stderr.strip() == (
+      f'abmrl: error: --run-dir {run_dir}: cannot write in {read_only_disk} '
+      '(Read-only file system)')

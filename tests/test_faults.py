@@ -40,9 +40,13 @@ class Run:
     self._log = open(log_path, 'w+')
     # Its children inherit the tag: what is left of a run can be found.
     self.tag = str(log_path)
+    # A temp directory of its own: what the run leaves there is seen.
+    self.temp_dir = f'{log_path}.tmp'
+    os.makedirs(self.temp_dir)
     self.process = subprocess.Popen(
         command, stdout=self._log, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True, env=dict(os.environ, ABMRL_TEST_RUN=self.tag))
+        start_new_session=True, env=dict(os.environ, ABMRL_TEST_RUN=self.tag,
+                                         TMPDIR=self.temp_dir))
 
   def output(self) -> str:
     self._log.flush()
@@ -93,6 +97,8 @@ def _no_node_left(run: Run):
     left = [p for p in psutil.process_iter(['environ'])
             if (p.info['environ'] or {}).get('ABMRL_TEST_RUN') == run.tag]
     if not left:
+      # Nor files: the nodes' pickles and Reverb's checkpoint folder.
+      assert not os.listdir(run.temp_dir), os.listdir(run.temp_dir)
       return
     time.sleep(0.3)
   raise AssertionError(f'processes left: {left}')

@@ -424,10 +424,14 @@ def sigterm_as_ctrl_c():
     del signum, frame
     raise KeyboardInterrupt
   previous = signal.signal(signal.SIGTERM, interrupt)
+  # Ctrl-C too, even where the launcher was started with SIGINT ignored
+  # (a background job of a non-interactive shell inherits that).
+  previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
   try:
     yield
   finally:
     signal.signal(signal.SIGTERM, previous)
+    signal.signal(signal.SIGINT, previous_int)
 
 
 def launch_local(program: lp.Program,

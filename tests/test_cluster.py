@@ -7,6 +7,7 @@ Run alone with `pytest -m cluster`. One cluster serves every test here.
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -92,6 +93,34 @@ def _run_until_training(cluster, command, run_dir, steps):
   return process, output, _started(output)
 
 
+def _listening_ips(pid):
+  """The IPs a process listens on, read in its own network namespace
+  (/proc/PID/net/tcp*: psutil reads the caller's)."""
+  inodes = set()
+  for fd in os.listdir(f'/proc/{pid}/fd'):
+    try:
+      target = os.readlink(f'/proc/{pid}/fd/{fd}')
+    except OSError:
+      continue
+    if target.startswith('socket:['):
+      inodes.add(target[8:-1])
+  found = set()
+  for name in ('tcp', 'tcp6'):
+    with open(f'/proc/{pid}/net/{name}') as f:
+      for line in f.readlines()[1:]:
+        fields = line.split()
+        if fields[3] != '0A' or fields[9] not in inodes:  # 0A: LISTEN
+          continue
+        address = fields[1].split(':')[0]
+        if name == 'tcp':
+          found.add(socket.inet_ntop(socket.AF_INET, bytes.fromhex(address)[::-1]))
+        else:
+          raw = b''.join(bytes.fromhex(address[i:i + 8])[::-1]
+                         for i in range(0, 32, 8))
+          found.add(socket.inet_ntop(socket.AF_INET6, raw))
+  return found
+
+
 def _read_until(process, pattern, timeout=120):
   """Reads the launcher's output until a line matches; the match."""
   deadline, output = time.time() + timeout, ''
@@ -151,8 +180,7 @@ def test_one_program_across_three_hosts_fails_loudly_and_resumes(
   # Every server listens on its host's cluster IP only.
   for group in ('replay', 'counter', 'learner'):
     ip, pid, _ = started[(group, 0)]
-    listening = {c.laddr.ip for c in psutil.Process(pid).net_connections(
-        'inet') if c.status == psutil.CONN_LISTEN}
+    listening = _listening_ips(pid)
     assert listening and listening <= {ip, f'::ffff:{ip}'}, (group,
                                                              listening)
   os.kill(started[('restorer', 0)][1], signal.SIGKILL)

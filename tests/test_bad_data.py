@@ -213,18 +213,23 @@ def test_a_nan_step_stops_the_learner_and_keeps_the_last_good_checkpoint(
     assert np.all(np.isfinite(variables.numpy()))
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-  """A 150 kB tmpfs (root only), unmounted after the test."""
-  mount_point = tmp_path / 'disk'
+def _tmpfs(mount_point, options):
+  """Mounts a tmpfs (root only) at `mount_point`; yields it, unmounts."""
   mount_point.mkdir()
-  done = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=150k', 'tmpfs',
+  done = subprocess.run(['mount', '-t', 'tmpfs', '-o', options, 'tmpfs',
                          str(mount_point)], capture_output=True, text=True,
                         check=False)
   if done.returncode != 0:
-    pytest.skip(f'cannot mount a small tmpfs here: {done.stderr.strip()}')
+    pytest.skip(f'cannot mount a tmpfs ({options}) here: '
+                f'{done.stderr.strip()}')
   yield str(mount_point)
   subprocess.run(['umount', '-l', str(mount_point)], check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+  """A 150 kB tmpfs."""
+  yield from _tmpfs(tmp_path / 'disk', 'size=150k')
 
 
 def test_a_full_disk_is_one_line_and_no_episode_is_left_half_written(
@@ -292,15 +297,7 @@ def test_an_evaluator_survives_a_policy_that_acts_nan():
 
 @pytest.fixture
 def read_only_disk(tmp_path):
-  mount_point = tmp_path / 'ro'
-  mount_point.mkdir()
-  done = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs',
-                         str(mount_point)], capture_output=True, text=True,
-                        check=False)
-  if done.returncode != 0:
-    pytest.skip(f'cannot mount a read-only tmpfs here: {done.stderr.strip()}')
-  yield str(mount_point)
-  subprocess.run(['umount', '-l', str(mount_point)], check=False)
+  yield from _tmpfs(tmp_path / 'ro', 'ro,size=64k')
 
 
 def test_a_run_dir_that_cannot_be_written_is_one_line(small_dataset,

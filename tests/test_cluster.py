@@ -15,7 +15,6 @@ import time
 import psutil
 import pytest
 
-from abmrl.datasets import episodes
 from abmrl.launch import netns_cluster
 from abmrl.launch import processes
 from abmrl.launch import run as run_lib
@@ -221,22 +220,3 @@ def test_one_program_across_three_hosts_fails_loudly_and_resumes(
   assert (f'lost node evaluator/0 on host {cluster.ip(3)}') in err, err[-3000:]
   assert not _node_processes()
 
-
-def test_collect_runs_on_the_cluster_too(cluster, tmp_path):
-  # A short collection (the online MPO program: learner, actors, monitor)
-  # with its actor on host 3: the episodes land in the shared directory.
-  out = str(tmp_path / 'collected')
-  done = cluster.run(1, [
-      ABMRL, 'collect', '--env', ENV_ID, '--seed', '0', '--episodes', '2',
-      '--out', out, '--launch', 'ray', '--ray-address', cluster.address,
-      '--placement', 'actor=host3,replay=host2',
-      '--set', 'batch_size=32', '--set', 'policy_layer_sizes=32,32',
-      '--set', 'critic_layer_sizes=32,32', '--set', 'num_action_samples=4',
-      '--set', 'jit_compile=false', '--snippets-per-item', '16',
-      '--min-replay-size', '256', '--samples-per-insert', '4'], timeout=400)
-  assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-  started = _started(done.stdout)
-  assert started[('actor', 0)][0] == cluster.ip(3)
-  assert started[('replay', 0)][0] == cluster.ip(2)
-  assert episodes.count_episodes(out, 'seed0') == 2
-  assert not _node_processes()

@@ -16,6 +16,7 @@ from typing import Callable, Dict, Optional
 
 import acme
 from acme import core
+from acme import wrappers
 from acme.agents.tf import actors
 from acme.tf import utils as tf2_utils
 from acme.tf import variable_utils
@@ -29,14 +30,14 @@ import tensorflow as tf
 from abmrl.agents import networks
 
 
-class _EndOnNonFinite(dm_env.Environment):
+class _EndOnNonFinite(wrappers.EnvironmentWrapper):
   """The evaluation environment, but a NaN or infinite action (or physics
   that blow up on one) ends the episode at once instead of killing the
   evaluator (MuJoCo warns on bad controls and dm_control raises
   PhysicsError). `failed` says whether the last episode ended so."""
 
   def __init__(self, environment: dm_env.Environment):
-    self._environment = environment
+    super().__init__(environment)
     self._last: Optional[dm_env.TimeStep] = None
     self.failed = False
 
@@ -55,18 +56,6 @@ class _EndOnNonFinite(dm_env.Environment):
           raise
     self.failed = True
     return dm_env.truncation(0.0, self._last.observation)
-
-  def observation_spec(self):
-    return self._environment.observation_spec()
-
-  def action_spec(self):
-    return self._environment.action_spec()
-
-  def reward_spec(self):
-    return self._environment.reward_spec()
-
-  def discount_spec(self):
-    return self._environment.discount_spec()
 
 
 class Evaluator:

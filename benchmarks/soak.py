@@ -8,7 +8,7 @@ Generates a point_mass dataset (8 episodes of 1000 steps), launches
 process tree) every `--every` seconds. Reported per node: RSS at the first
 and last sample and its growth per hour (least-squares slope over the
 samples after the first five minutes, so start-up allocation does not
-count); and the learner's steps/s and the restorers' inserted transitions/s
+count); and the learner's steps/s and the restorers' inserted snippets/s
 over the first and the last five minutes (from the learner's CSV, which
 carries the shared counter). Then Ctrl-C, as a user would stop it; the
 seconds until the launcher exits.
@@ -56,14 +56,14 @@ def _rss_mb(processes) -> float:
 
 
 def _rates(rows, seconds_from, seconds_to):
-  """(learner steps/s, restorer transitions/s) between two times."""
+  """(learner steps/s, restorer snippets/s) between two times."""
   window = [r for r in rows if seconds_from <= r['t'] <= seconds_to]
   if len(window) < 2:
     return float('nan'), float('nan')
   first, last = window[0], window[-1]
   elapsed = last['t'] - first['t']
   return ((last['learner_steps'] - first['learner_steps']) / elapsed,
-          (last['restorer_steps'] - first['restorer_steps']) / elapsed)
+          (last['restorer_snippets'] - first['restorer_snippets']) / elapsed)
 
 
 def main():
@@ -128,7 +128,7 @@ def main():
                  f'{slope:+.1f} |')
   lines += ['', '| throughput | first 5 min | last 5 min |', '|---|---|---|',
             f'| learner steps/s | {early[0]:.1f} | {late[0]:.1f} |',
-            f'| restorer transitions/s | {early[1]:.0f} | {late[1]:.0f} |',
+            f'| restorer snippets/s (inserted) | {early[1]:.0f} | {late[1]:.0f} |',
             '', f'Ctrl-C to the launcher\'s exit: {stop_seconds:.1f} s '
             f'(exit code {launcher.returncode}).']
   table = '\n'.join(lines)
@@ -146,7 +146,7 @@ def _timed_rows(csv_path):
   with open(csv_path) as f:
     return [dict(t=float(r.get('learner_walltime') or 0),
                  learner_steps=float(r['learner_steps']),
-                 restorer_steps=float(r.get('restorer_steps') or 0))
+                 restorer_snippets=float(r.get('restorer_snippets') or 0))
             for r in csv.DictReader(f)]
 
 

@@ -57,6 +57,11 @@ class RestorerStats:
   episodes_too_long: int = 0
 
 
+# Items written between the restorer's counts of them (each count is a call
+# to the counter node).
+_COUNT_EVERY_ITEMS = 16
+
+
 @dataclasses.dataclass
 class _OpenEpisode:
   episode: episodes_lib.Episode
@@ -144,10 +149,23 @@ class Restorer:
           self._retire(current.episode)
       if not writer.add(current.episode, start):
         break
+      self._count_inserted(writer, at_least=_COUNT_EVERY_ITEMS)
     if not self._should_stop():
       writer.flush()
-    self.stats.items, self.stats.snippets = writer.items, writer.snippets
+    self._count_inserted(writer, at_least=1)
     return self.stats
+
+  def _count_inserted(self, writer: replay_lib.SnippetWriter,
+                      at_least: int) -> None:
+    """Adds the items (and their snippets) written since the last count to
+    the stats and, `at_least` items at a time, to the counter
+    (`restorer_items`, `restorer_snippets`: the insert rate)."""
+    items = writer.items - self.stats.items
+    if items < at_least:
+      return
+    snippets = writer.snippets - self.stats.snippets
+    self.stats.items, self.stats.snippets = writer.items, writer.snippets
+    self._count(items=items, snippets=snippets)
 
   def _episode_paths(self) -> Iterator[str]:
     """Episode paths, shuffled anew each pass; counts passes."""

@@ -15,9 +15,11 @@ import time
 import psutil
 import pytest
 
+from abmrl.datasets import episodes
 from abmrl.launch import netns_cluster
 from abmrl.launch import processes
 from abmrl.launch import run as run_lib
+from tests import test_collect
 from tests.conftest import ENV_ID
 
 pytestmark = pytest.mark.cluster
@@ -61,12 +63,17 @@ def _started(output: str):
                                r'net:\[(?P<netns>\d+)\]', output)}
 
 
-def _node_processes():
-  """Node processes the Ray launcher started, still alive anywhere."""
+def _node_processes(cluster):
+  """Node processes (of abmrl's process launcher) still alive in any of
+  the cluster's hosts: (pid, node). The netns test keeps out the local
+  runs of tests running alongside (pytest -n)."""
+  hosts = {f'net:[{cluster.netns_inode(h)}]' for h in (1, 2, 3)}
   found = []
-  for process in psutil.process_iter(['cmdline']):
-    if any('abmrl-node-' in part for part in process.info['cmdline'] or ()):
-      found.append(process.pid)
+  for process in psutil.process_iter(['cmdline', 'environ']):
+    if (any('abmrl-node-' in part for part in process.info['cmdline'] or ())
+        and processes.netns(process.pid) in hosts):
+      found.append((process.pid,
+                    (process.info['environ'] or {}).get('ABMRL_NODE')))
   return found
 
 
@@ -151,7 +158,7 @@ def test_one_program_across_three_hosts_fails_loudly_and_resumes(
                                '--placement', 'learner=nohost'), timeout=300)
   assert done.returncode == 2
   assert "no node of the cluster has resource 'nohost'" in done.stderr
-  assert not _node_processes()
+  assert not _node_processes(cluster)
   # 1. Replay and the restorer on host 2, the learner on host 1, the
   # evaluator on host 3: each node runs in its host's namespace.
   done = cluster.run(1, _train(cluster, small_dataset, run_dir, 30),
@@ -167,7 +174,7 @@ def test_one_program_across_three_hosts_fails_loudly_and_resumes(
     assert netns == cluster.netns_inode(host), (group, netns)
   result = run_lib.read_result(run_dir)
   assert result.learner_steps == 30 and result.final_returns
-  assert not _node_processes()
+  assert not _node_processes(cluster)
 
   # 2. A stateless node killed mid-run (a restorer) is named and started
   # again on its host; the replay killed stops the whole program with one
@@ -196,7 +203,7 @@ def test_one_program_across_three_hosts_fails_loudly_and_resumes(
                    rf'{re.escape(cluster.ip(2))}\) was killed by signal '
                    r'SIGKILL; stopping the program', err), err[-3000:]
   assert time.time() - killed_at < 60  # the notice, and Ray's own stop
-  assert not _node_processes()
+  assert not _node_processes(cluster)
   saved = run_lib.learner_state(run_dir)['learner_steps']
   assert saved >= 40
 
@@ -208,7 +215,7 @@ def test_one_program_across_three_hosts_fails_loudly_and_resumes(
   steps = _learner_steps(run_dir)
   resumed = steps.index(saved + 1)  # the rerun's first logged step
   assert max(steps[:resumed]) <= saved, steps
-  assert not _node_processes()
+  assert not _node_processes(cluster)
 
   # 4. A host lost mid-run (its Ray node killed at once): the program stops
   # with one line naming the node that was there, and its node process
@@ -218,5 +225,23 @@ def test_one_program_across_three_hosts_fails_loudly_and_resumes(
   out, err = _finish(process, timeout=240)
   assert process.returncode == 1, (out + err)[-3000:]
   assert (f'lost node evaluator/0 on host {cluster.ip(3)}') in err, err[-3000:]
-  assert not _node_processes()
+  assert not _node_processes(cluster)
 
+
+
+def test_collect_runs_on_the_cluster_too(cluster, tmp_path):
+  # A short collection (the online MPO program: learner, actor, replay)
+  # with its actor on host 2 (host 3 may be gone: the test above kills it)
+  # and the rest on the head: the episodes land in the shared directory.
+  out = str(tmp_path / 'collected')
+  done = cluster.run(1, [
+      ABMRL, 'collect', '--env', ENV_ID, '--seed', '0', '--episodes', '2',
+      '--out', out, '--launch', 'ray', '--ray-address', cluster.address,
+      '--placement', 'actor=host2', *test_collect.SMALL],
+                     timeout=400)
+  assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+  started = _started(done.stdout)
+  assert started[('actor', 0)][0] == cluster.ip(2)
+  assert started[('replay', 0)][0] == cluster.ip(1)
+  assert episodes.count_episodes(out, 'seed0') == 2
+  assert not _node_processes(cluster)

@@ -95,6 +95,8 @@ def test_every_step_reaches_reverb_intact(small_dataset, queue_server):
   assert counts['restorer_episodes'] == 8
   assert counts['restorer_steps'] == 960
   assert counts['restorer_passes'] == 2
+  # The insert rate's counts (one snippet per item here).
+  assert counts['restorer_snippets'] == counts['restorer_items'] == total
 
 
 def test_packed_items_hold_valid_snippets(small_dataset):

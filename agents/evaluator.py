@@ -17,7 +17,6 @@ from typing import Callable, Dict, Optional
 import acme
 from acme import core
 from acme import wrappers
-from acme.agents.tf import actors
 from acme.tf import utils as tf2_utils
 from acme.tf import variable_utils
 from acme.utils import counting
@@ -58,6 +57,29 @@ class _EndOnNonFinite(wrappers.EnvironmentWrapper):
     return dm_env.truncation(0.0, self._last.observation)
 
 
+class _MeanActor(core.Actor):
+  """Acts with the policy's mean, one observation at a time. Acme's
+  FeedForwardActor does the same through a plain tf.function, whose every
+  call leaks in TF 2.8 (networks.acting_function says how much)."""
+
+  def __init__(self, policy: snt.Module):
+    mean = networks.MeanAction(policy)
+    self._act = networks.acting_function(lambda o: mean(o[None])[0],
+                                         policy)
+
+  def select_action(self, observation) -> np.ndarray:
+    return self._act(tf.constant(observation, tf.float32)).numpy()
+
+  def observe_first(self, timestep: dm_env.TimeStep) -> None:
+    pass
+
+  def observe(self, action, next_timestep: dm_env.TimeStep) -> None:
+    pass
+
+  def update(self, wait: bool = False) -> None:
+    pass
+
+
 class Evaluator:
   """Runs episodes with the mean action of a learner's current policy."""
 
@@ -82,7 +104,7 @@ class Evaluator:
     tf2_utils.create_variables(policy, [observation_spec])
     self._variable_client = variable_utils.VariableClient(
         variable_source, {variable_key: policy.variables})
-    actor = actors.FeedForwardActor(networks.MeanAction(policy))
+    actor = _MeanActor(policy)
     self._loops = {task: acme.EnvironmentLoop(
         environment, actor, counter=counting.Counter(),
         logger=loggers.NoOpLogger(), should_update=False)
@@ -162,13 +184,11 @@ def record_episode(environment: dm_env.Environment, policy: snt.Module,
                    frame_every: int = 1):
   """One episode acting with the policy's mean, as evaluators do; returns
   (frames rendered every `frame_every` steps, the episode's return)."""
-  act = networks.MeanAction(policy)
+  actor = _MeanActor(policy)
   timestep = environment.reset()
   frames, total, steps = [render(environment)], 0., 0
   while not timestep.last():
-    action = act(tf.constant(timestep.observation[None], tf.float32))
-    action = action[0].numpy()
-    timestep = environment.step(action)
+    timestep = environment.step(actor.select_action(timestep.observation))
     total += float(timestep.reward or 0.)
     steps += 1
     if steps % frame_every == 0 or timestep.last():

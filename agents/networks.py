@@ -38,6 +38,26 @@ def make_gaussian_policy(action_size: int,
   ], name=name)
 
 
+def acting_function(act: Callable[[tf.Tensor], tf.Tensor],
+                    network: snt.Module):
+  """`act` (one observation -> one action, by `network`) as a TF function
+  for a node that acts step by step (evaluators, online actors, videos):
+  XLA-compiled, unless `network` is task-conditioned.
+
+  Not a plain `tf.function` (as Acme's FeedForwardActor uses): in TF 2.8
+  each call of one keeps ≈ 0.4 KB of host memory (the eager context's
+  per-call rendezvous, tensorflow#50765, fixed in TF 2.12): ≈ 56 MB an
+  hour for an evaluator (docs/results/soak.md). An XLA-compiled call keeps
+  nothing and takes 1.08× as long; eager calls take 15× as long and grow
+  too (docs/results/acting_memory.md). A task-conditioned network
+  partitions its rows by task, which XLA compiles anew for each pattern it
+  meets (a multi-task collection test took 5× as long), so it keeps the
+  plain tf.function, and its leak."""
+  task_conditioned = any(isinstance(m, TaskConditionedPolicy)
+                         for m in (network,) + tuple(network.submodules))
+  return tf.function(act, jit_compile=not task_conditioned, autograph=False)
+
+
 class Normalised(snt.Module):
   """network((observation − mean) / std, *rest): observations standardised
   with fixed statistics of the run's dataset (datasets/statistics.py), the

@@ -34,6 +34,7 @@ import reverb
 import sonnet as snt
 import tensorflow as tf
 
+from abmrl.agents import networks
 from abmrl.datasets import episodes as episodes_lib
 from abmrl.datasets import replay as replay_lib
 
@@ -97,12 +98,11 @@ class CollectingActor:
     low = np.broadcast_to(self._action_spec.minimum, self._action_spec.shape)
     high = np.broadcast_to(self._action_spec.maximum, self._action_spec.shape)
 
-    @tf.function
     def act(observation):
       action = policy_network(observation[None]).sample()[0]
       return tf.clip_by_value(action, low, high)
 
-    self._act = act
+    self._act = networks.acting_function(act, policy_network)
     self._rng = np.random.default_rng([seed, actor_index, self._done()])
     self.episodes = 0
 

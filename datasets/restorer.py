@@ -147,19 +147,22 @@ class Restorer:
         open_episodes.pop(i)
         if current.counted:
           self._retire(current.episode)
-      if not writer.add(current.episode, start):
+      if not writer.add(current.episode, start) or self._should_stop():
         break
       self._count_inserted(writer, at_least=_COUNT_EVERY_ITEMS)
     if not self._should_stop():
       writer.flush()
-    self._count_inserted(writer, at_least=1)
+      self._count_inserted(writer, at_least=1)
+    # No call to the counter once the program stops (its server may be
+    # gone, and the call would wait forever): the stats alone then.
+    self.stats.items, self.stats.snippets = writer.items, writer.snippets
     return self.stats
 
   def _count_inserted(self, writer: replay_lib.SnippetWriter,
                       at_least: int) -> None:
     """Adds the items (and their snippets) written since the last count to
-    the stats and, `at_least` items at a time, to the counter
-    (`restorer_items`, `restorer_snippets`: the insert rate)."""
+    the stats and to the counter (`restorer_items`, `restorer_snippets`:
+    the insert rate), once there are `at_least` of them."""
     items = writer.items - self.stats.items
     if items < at_least:
       return

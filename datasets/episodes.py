@@ -475,16 +475,23 @@ class EpisodeWriter:
                       'episode_index': episode_index}
     self._return, self._length = 0.0, 0
     zero_action = np.zeros(self._action_spec.shape, self._action_spec.dtype)
-    self._backend.record_step(
-        step_data.StepData(timestep, zero_action), is_new_episode=True)
+    self._record(step_data.StepData(timestep, zero_action), new_episode=True)
 
   def append(self, action: np.ndarray, timestep: dm_env.TimeStep) -> None:
     from envlogger import step_data  # pylint: disable=g-import-not-at-top
-    self._backend.record_step(
-        step_data.StepData(timestep, np.asarray(action, np.float32)),
-        is_new_episode=False)
+    self._record(step_data.StepData(timestep, np.asarray(action, np.float32)),
+                 new_episode=False)
     self._return += float(timestep.reward or 0.0)
     self._length += 1
+
+  def _record(self, data, new_episode: bool) -> None:
+    """One step to the episode's files. A full disk shows here when Riegeli
+    reports it (RuntimeError), else only when the episode is read back
+    (`_complete`)."""
+    try:
+      self._backend.record_step(data, is_new_episode=new_episode)
+    except (OSError, RuntimeError) as e:
+      self._fail(e)
 
   @property
   def episode_return(self) -> float:

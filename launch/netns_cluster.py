@@ -28,6 +28,10 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 RAY_PORT = 6379
+# Each probe of the cluster's node count waits this long, so a host whose Ray
+# died while starting (a raylet that crashed on a loaded machine) is seen
+# and started again within the start-up timeout.
+_PROBE_SECONDS = 15
 # Fixed agent ports: on a loaded 2-core machine the raylet times out
 # waiting for a dashboard agent that picks its own (ray#65983). Each host
 # is its own network stack, so every host uses the same ports.
@@ -234,7 +238,7 @@ class NamespaceCluster:
   def _wait_for_nodes(self, count: int) -> None:
     probe = ('import ray, sys, time\n'
              f'ray.init(address={self.address!r}, logging_level="ERROR")\n'
-             f'deadline = time.time() + {self._ray_timeout}\n'
+             f'deadline = time.time() + {_PROBE_SECONDS}\n'
              f'while sum(n["Alive"] for n in ray.nodes()) < {count}:\n'
              '  if time.time() > deadline: sys.exit(1)\n'
              '  time.sleep(0.5)\n')

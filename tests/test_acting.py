@@ -8,7 +8,7 @@ from abmrl.agents import builders
 from abmrl.agents import networks
 
 
-def _rss_growth_mb(act, observations, calls=10_000):
+def _rss_growth_mb(act, observations, calls=20_000):
   for i in range(500):  # traced, compiled, warmed up
     act(tf.constant(observations[i % len(observations)]))
   process = psutil.Process()
@@ -29,11 +29,12 @@ def test_acting_function_acts_as_the_policy_and_keeps_no_memory():
   np.testing.assert_allclose(
       np.stack([act(tf.constant(o)).numpy() for o in observations[:10]]),
       mean(tf.constant(observations[:10])).numpy(), atol=1e-5)
-  # TF 2.8's plain tf.function keeps ≈ 0.4 KB a call (≈ 4 MB here); the
-  # XLA-compiled acting function nothing.
+  # TF 2.8's plain tf.function keeps ≈ 0.4 KB a call (≈ 8 MB here, less
+  # where freed memory of earlier tests is reused first); the XLA-compiled
+  # acting function nothing.
   assert _rss_growth_mb(act, observations) < 1.0
   assert _rss_growth_mb(tf.function(lambda o: mean(o[None])[0]),
-                        observations) > 2.5
+                        observations) > 2.0
 
 
 def test_a_task_conditioned_policy_is_not_compiled_with_xla():

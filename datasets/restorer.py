@@ -133,6 +133,7 @@ class Restorer:
     pending = self._episode_paths()
     open_episodes: List[_OpenEpisode] = []
     while not self._should_stop():
+      self._count_inserted(writer, at_least=_COUNT_EVERY_ITEMS)
       while len(open_episodes) < self._interleave:
         path = next(pending, None)
         if path is None:
@@ -147,9 +148,8 @@ class Restorer:
         open_episodes.pop(i)
         if current.counted:
           self._retire(current.episode)
-      if not writer.add(current.episode, start) or self._should_stop():
+      if not writer.add(current.episode, start):
         break
-      self._count_inserted(writer, at_least=_COUNT_EVERY_ITEMS)
     if not self._should_stop():
       writer.flush()
       self._count_inserted(writer, at_least=1)

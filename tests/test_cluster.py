@@ -67,7 +67,8 @@ def _node_processes(cluster):
   """Node processes (of abmrl's process launcher) still alive in any of
   the cluster's hosts: (pid, node). The netns test keeps out the local
   runs of tests running alongside (pytest -n)."""
-  hosts = {f'net:[{cluster.netns_inode(h)}]' for h in (1, 2, 3)}
+  hosts = {f'net:[{cluster.netns_inode(h)}]'
+           for h in range(1, cluster.hosts + 1)}
   found = []
   for process in psutil.process_iter(['cmdline', 'environ']):
     if (any('abmrl-node-' in part for part in process.info['cmdline'] or ())
@@ -226,7 +227,6 @@ def test_one_program_across_three_hosts_fails_loudly_and_resumes(
   assert process.returncode == 1, (out + err)[-3000:]
   assert (f'lost node evaluator/0 on host {cluster.ip(3)}') in err, err[-3000:]
   assert not _node_processes(cluster)
-
 
 
 def test_collect_runs_on_the_cluster_too(cluster, tmp_path):

@@ -47,7 +47,7 @@ def acting_function(act: Callable[[tf.Tensor], tf.Tensor],
   Not a plain `tf.function` (as Acme's FeedForwardActor uses): in TF 2.8
   each call of one keeps ≈ 0.4 KB of host memory (the eager context's
   per-call rendezvous, tensorflow#50765, fixed in TF 2.12): ≈ 56 MB an
-  hour for an evaluator (docs/results/soak.md). An XLA-compiled call keeps
+  hour for an evaluator (docs/results/soak_before_fix.md). An XLA-compiled call keeps
   nothing and takes 1.08× as long; eager calls take 15× as long and grow
   too (docs/results/acting_memory.md). A task-conditioned network
   partitions its rows by task, which XLA compiles anew for each pattern it

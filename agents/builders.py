@@ -34,6 +34,17 @@ class NetworkSpec:
   num_tasks: Optional[int] = None
   # (mean, std) standardising every network's input, or None.
   observation_stats: Optional[Tuple[np.ndarray, np.ndarray]] = None
+  # The environment's (minimum, maximum) action, each [A] (None: [−1, 1]),
+  # for the networks whose outputs are bounded (BCQ's decoder and
+  # perturbation).
+  action_bounds: Optional[Tuple[Tuple[float, ...], Tuple[float, ...]]] = None
+
+  def bounds(self) -> Tuple[np.ndarray, np.ndarray]:
+    """(minimum, maximum) action, float32 arrays of [A]."""
+    low, high = self.action_bounds or ((-1.,) * self.action_size,
+                                       (1.,) * self.action_size)
+    return (np.asarray(low, np.float32).reshape(self.action_size),
+            np.asarray(high, np.float32).reshape(self.action_size))
 
   def normalised(self, network: 'snt.Module') -> 'snt.Module':
     """The network behind the run's observation standardisation, if any."""
@@ -49,6 +60,13 @@ class NetworkSpec:
     return self.normalised(networks.make_gaussian_policy(
         self.action_size, layer_sizes, min_variance, name=name,
         num_tasks=self.num_tasks))
+
+  def mlp(self, output_size: int, layer_sizes, name: str) -> 'snt.Module':
+    """(observation, *inputs) -> [B, output_size] of the shared
+    architecture."""
+    from abmrl.agents import networks
+    return self.normalised(networks.make_mlp(output_size, layer_sizes,
+                                             self.num_tasks, name=name))
 
   def critic(self, layer_sizes) -> 'snt.Module':
     """A Q network Q(s, a) of the shared architecture."""

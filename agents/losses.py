@@ -6,6 +6,12 @@
   advantage_weights             the w of those from advantages A: ABM's
                                 f(A) (eq. 4), AWAC's exp(A/λ) (eq. 10, Z(s)
                                 dropped), AWR's min(exp(A/β), ω_max)
+  constrained_policy_loss       max E_π[Q] s.t. KL(π‖π_prior) ≤ ε with a
+                                Lagrange multiplier: ABM's SVG (eq. 6,
+                                11–12) and BEAR (ABM paper, App. C.2)
+  soft_clipped_max_target       r + γ max_j [λ min_k + (1 − λ) max_k]
+                                Q_k(s', a_j): BCQ's and BEAR's target
+  critic_loss                   Σ_k mean (Q_k − y)²
   snippet_transitions           batches of [B, N, ...] snippets → their
                                 B·(N − 1) transitions (s, a, r, d, s')
 
@@ -13,9 +19,10 @@ Written as functions of tensors so tests can check them against NumPy.
 Family-specific losses stay in their family's losses.py.
 """
 
-from typing import Mapping, NamedTuple, Optional
+from typing import Mapping, NamedTuple, Optional, Tuple
 
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 
 def weighted_maximum_likelihood(distribution, actions: tf.Tensor,
@@ -98,6 +105,62 @@ def advantage_weights(advantage: tf.Tensor, *, kind: str = 'exp',
   else:
     weights = tf.exp(scaled)
   return tf.minimum(weights, max_weight)
+
+
+def constrained_policy_loss(q_of_samples: tf.Tensor, kl_to_prior: tf.Tensor,
+                            eta: tf.Tensor, epsilon: float
+                            ) -> Tuple[tf.Tensor, tf.Tensor]:
+  """ABM paper eq. 6 and 11–12: the Lagrangian of max E_π[Q] s.t.
+  KL(π‖π_prior) ≤ ε, for the SVG variants and BEAR (whose multiplier the ABM
+  paper optimised the same way, App. C.2).
+
+  Args:
+    q_of_samples: Q̂(s, f(s, ξ_j; θ)) for reparameterised samples, [M, B]
+      (gradients flow into θ through the actions).
+    kl_to_prior: KL(π_θ(·|s)‖π_prior(·|s)), [B].
+    eta: the Lagrange multiplier η > 0.
+  Returns:
+    policy loss −E[Q] + η KL (for θ), and the dual loss η (ε − KL) (for η).
+  """
+  mean_kl = tf.reduce_mean(kl_to_prior)
+  policy_loss = (-tf.reduce_mean(q_of_samples)
+                 + tf.stop_gradient(eta) * mean_kl)
+  dual_loss = eta * (epsilon - tf.stop_gradient(mean_kl))
+  return policy_loss, dual_loss
+
+
+def soft_clipped_max_target(next_q: tf.Tensor, reward: tf.Tensor,
+                            discount: tf.Tensor, gamma: float,
+                            mixing: float) -> tf.Tensor:
+  """BCQ's target (Fujimoto et al. 2019, eq. 13), BEAR's with an ensemble:
+  r + γ d max_j [λ min_k Q_k(s', a_j) + (1 − λ) max_k Q_k(s', a_j)].
+
+  Args:
+    next_q: Q_k(s', a_j) of K target critics at n sampled next actions a_j,
+      [K, n, T].
+    reward, discount: r and the environment's discount d, [T].
+    mixing: λ (1: clipped double Q, the minimum alone).
+  Returns:
+    the target, [T], no gradient.
+  """
+  mixed = (mixing * tf.reduce_min(next_q, axis=0)
+           + (1. - mixing) * tf.reduce_max(next_q, axis=0))  # [n, T]
+  return tf.stop_gradient(
+      reward + gamma * discount * tf.reduce_max(mixed, axis=0))
+
+
+def critic_loss(q_values, target: tf.Tensor) -> tf.Tensor:
+  """Σ_k mean (Q_k(s, a) − y)² over critics Q_k, each [T], and a target y,
+  [T] (BCQ's Algorithm 1; BEAR's)."""
+  return tf.add_n([tf.reduce_mean(tf.square(q - target)) for q in q_values])
+
+
+def detached(distribution):
+  """A diagonal Gaussian with `distribution`'s mean and stddev, through
+  which no gradient flows (a fixed prior to constrain a policy to)."""
+  return tfp.distributions.MultivariateNormalDiag(
+      tf.stop_gradient(distribution.mean()),
+      tf.stop_gradient(distribution.stddev()))
 
 
 class Transitions(NamedTuple):

@@ -53,8 +53,9 @@ def acting_function(act: Callable[[tf.Tensor], tf.Tensor],
   partitions its rows by task, which XLA compiles anew for each pattern it
   meets (a multi-task collection test took 5× as long), so it keeps the
   plain tf.function, and its leak."""
-  task_conditioned = any(isinstance(m, TaskConditionedPolicy)
-                         for m in (network,) + tuple(network.submodules))
+  task_conditioned = any(
+      isinstance(m, (TaskConditionedPolicy, TaskConditionedMLP))
+      for m in (network,) + tuple(network.submodules))
   return tf.function(act, jit_compile=not task_conditioned, autograph=False)
 
 
@@ -206,24 +207,68 @@ class TaskConditionedPolicy(snt.Module):
     return tfd.MultivariateNormalDiag(loc=mean, scale_diag=scale)
 
 
-class TaskConditionedCritic(snt.Module):
-  """(observation [R, O + K], action [R, A]) -> Q [R]; with no action, a
-  state-value network observation -> V [R]."""
+class TaskConditionedMLP(snt.Module):
+  """(observation [R, O + K], *inputs) -> [R, output_size]: the shared torso
+  on the observation without its task input, joined with the other inputs
+  (an action, a latent), then the task's own last layer and output."""
 
-  def __init__(self, num_tasks: int,
-               layer_sizes: Sequence[int] = (400, 400), name: str = 'critic'):
+  def __init__(self, output_size: int, num_tasks: int,
+               layer_sizes: Sequence[int] = (400, 400),
+               make_output: Optional[Callable[[], snt.Module]] = None,
+               name: str = 'mlp'):
     super().__init__(name=name)
     _check_layers(layer_sizes)
     self._num_tasks = num_tasks
     self._torso = acme_networks.LayerNormMLP(list(layer_sizes[:-1]),
                                              activate_final=True)
-    self._heads = PerTask([_TaskHead(
-        layer_sizes[-1], lambda: acme_networks.NearZeroInitializedLinear(1),
-        name=f'task_{k}') for k in range(num_tasks)])
+    make_output = make_output or (lambda: snt.Linear(output_size))
+    self._heads = PerTask([_TaskHead(layer_sizes[-1], make_output,
+                                     name=f'task_{k}')
+                           for k in range(num_tasks)])
+
+  def __call__(self, observation: tf.Tensor, *inputs) -> tf.Tensor:
+    observation, task = split_task(observation, self._num_tasks)
+    joined = tf.concat([observation] + [tf.cast(x, tf.float32)
+                                        for x in inputs], -1)
+    return self._heads(self._torso(joined), task)
+
+
+class TaskConditionedCritic(TaskConditionedMLP):
+  """(observation [R, O + K], action [R, A]) -> Q [R]; with no action, a
+  state-value network observation -> V [R]."""
+
+  def __init__(self, num_tasks: int,
+               layer_sizes: Sequence[int] = (400, 400), name: str = 'critic'):
+    super().__init__(1, num_tasks, layer_sizes,
+                     lambda: acme_networks.NearZeroInitializedLinear(1),
+                     name=name)
 
   def __call__(self, observation: tf.Tensor,
                action: Optional[tf.Tensor] = None) -> tf.Tensor:
-    observation, task = split_task(observation, self._num_tasks)
-    inputs = (observation if action is None
-              else tf.concat([observation, tf.cast(action, tf.float32)], -1))
-    return tf.squeeze(self._heads(self._torso(inputs), task), axis=-1)
+    inputs = () if action is None else (action,)
+    return tf.squeeze(super().__call__(observation, *inputs), axis=-1)
+
+
+class _MLP(snt.Module):
+  """(observation [R, O], *inputs) -> [R, output_size]: the shared torso
+  (Acme's LayerNormMLP) on the joined inputs, then a linear output."""
+
+  def __init__(self, output_size: int, layer_sizes: Sequence[int], name: str):
+    super().__init__(name=name)
+    self._torso = acme_networks.LayerNormMLP(list(layer_sizes),
+                                             activate_final=True)
+    self._output = snt.Linear(output_size)
+
+  def __call__(self, *inputs) -> tf.Tensor:
+    return self._output(self._torso(
+        tf.concat([tf.cast(x, tf.float32) for x in inputs], -1)))
+
+
+def make_mlp(output_size: int, layer_sizes: Sequence[int],
+             num_tasks: Optional[int] = None, name: str = 'mlp') -> snt.Module:
+  """(observation, *inputs) -> [R, output_size], the shared architecture for
+  networks other than policies and critics (BCQ's VAE and perturbation);
+  with `num_tasks`, a `TaskConditionedMLP`."""
+  if num_tasks:
+    return TaskConditionedMLP(output_size, num_tasks, layer_sizes, name=name)
+  return _MLP(output_size, layer_sizes, name=name)

@@ -9,12 +9,15 @@ import importlib
 from typing import List
 
 from abmrl.agents.abm import config as abm_config
+from abmrl.agents.bear import config as bear_config
 
 _BUILDER_MODULES = {
     'bm': 'abmrl.agents.bm.builder',
     **{name: 'abmrl.agents.abm.builder' for name in abm_config.VARIANTS},
     'awac': 'abmrl.agents.awac.builder',
     'awr': 'abmrl.agents.awr.builder',
+    'bcq': 'abmrl.agents.bcq.builder',
+    **{name: 'abmrl.agents.bear.builder' for name in bear_config.VARIANTS},
 }
 
 

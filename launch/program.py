@@ -54,8 +54,10 @@ def network_spec(env_id: str, spec: episodes.DatasetSpec,
                  observation_stats=None) -> builders.NetworkSpec:
   """What sizes a run's networks: the data's shapes, the environment's
   tasks, the run's observation statistics."""
-  return builders.NetworkSpec(spec.observation_shape[0], spec.action_shape[0],
-                              _num_tasks(env_id), observation_stats)
+  return builders.NetworkSpec(
+      spec.observation_shape[0], spec.action_shape[0], _num_tasks(env_id),
+      observation_stats,
+      action_bounds=(tuple(spec.action_minimum), tuple(spec.action_maximum)))
 
 
 def _make_tables(replay: config_lib.ReplayConfig,

@@ -206,7 +206,8 @@ def test_policy_evaluation_td0():
 def test_svg_loss_and_dual():
   q = tf.constant([[1., 3.], [2., 0.]])
   kl = tf.constant([0.1, 0.5])
-  loss, dual = losses.svg_policy_loss(q, kl, tf.constant(2.0), 0.2)
+  loss, dual = shared_losses.constrained_policy_loss(q, kl, tf.constant(2.0),
+                                                     0.2)
   np.testing.assert_allclose(loss.numpy(), -1.5 + 2.0 * 0.3, rtol=1e-6)
   np.testing.assert_allclose(dual.numpy(), 2.0 * (0.2 - 0.3), rtol=1e-6)
 

@@ -143,7 +143,8 @@ def test_multi_task_program_trains_and_evaluates_every_task(tmp_path):
                                                        rel=1e-4)
 
 
-@pytest.mark.parametrize('agent', ['bm', 'abm_mpo', 'abm_svg', 'awac', 'awr'])
+@pytest.mark.parametrize('agent', ['bm', 'abm_mpo', 'abm_svg', 'awac', 'awr',
+                                   'bcq', 'bear', 'bear_mmd'])
 def test_every_agent_learns_with_task_conditioned_networks(agent):
   """Each learner built for a 3-task environment steps on batches whose
   rows carry different task inputs, and its evaluated policy reads them."""
@@ -155,7 +156,10 @@ def test_every_agent_learns_with_task_conditioned_networks(agent):
       batch_size=8, minibatch_size=8, value_steps=1, policy_steps=1,
       num_action_samples=3, policy_layer_sizes=(8, 8),
       prior_layer_sizes=(8, 8), critic_layer_sizes=(8, 8),
-      value_layer_sizes=(8, 8)).items()
+      value_layer_sizes=(8, 8), encoder_layer_sizes=(8, 8),
+      decoder_layer_sizes=(8, 8), perturbation_layer_sizes=(8, 8),
+      latent_size=2, acting_samples=3, target_samples=3,
+      mmd_samples=2).items()
            if key in vars(builder.make_config())}
   config = builder.make_config(**small)
   rng = np.random.default_rng(0)
@@ -178,4 +182,11 @@ def test_every_agent_learns_with_task_conditioned_networks(agent):
   learner.run()
   assert learner.num_steps == 4
   policy = builder.make_policy(config, 'policy', spec)
-  assert isinstance(policy, networks.TaskConditionedPolicy)
+  # Every network of the policy has per-task heads (BCQ's is a decoder, a
+  # perturbation and a critic).
+  assert any(isinstance(m, (networks.TaskConditionedPolicy,
+                            networks.TaskConditionedMLP))
+             for m in (policy,) + tuple(policy.submodules))
+  observation = np.concatenate([rng.normal(size=(3, 4)), np.eye(3)], -1)
+  actions = policy(tf.constant(observation, tf.float32)).mean()
+  assert actions.shape == (3, 2) and np.isfinite(actions.numpy()).all()

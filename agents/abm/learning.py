@@ -39,11 +39,6 @@ from abmrl.agents.abm import losses
 tfd = tfp.distributions
 
 
-def _detached(distribution) -> tfd.Distribution:
-  return tfd.MultivariateNormalDiag(tf.stop_gradient(distribution.mean()),
-                                    tf.stop_gradient(distribution.stddev()))
-
-
 class EStep(NamedTuple):
   """What MPO's E-step (eq. 7–9) weighs: M actions per state, their Q̂_φ'."""
   states: tf.Tensor  # s, where the policy improves, [S, O]
@@ -257,10 +252,10 @@ class ABMLearner(base.StepLoopLearner):
     q_online, = self._q_of_samples(self._target_critic, [(states, samples)])
     # Without a prior the target policy takes its place; the prior's own
     # loss alone moves the prior.
-    anchor = (_detached(prior.distribution) if prior is not None
+    anchor = (shared_losses.detached(prior.distribution) if prior is not None
               else self._target_policy(states))
     kl = online.kl_divergence(anchor)
-    policy_loss, dual_loss = losses.svg_policy_loss(
+    policy_loss, dual_loss = shared_losses.constrained_policy_loss(
         q_online, kl, self._svg_eta, config.svg_epsilon)
     return Improvement(policy_loss, dual_loss, [self._svg_eta],
                        dict(kl_to_prior=tf.reduce_mean(kl),

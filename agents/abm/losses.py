@@ -113,23 +113,3 @@ def mpo_weighted_maximum_likelihood(
           kl_stddev, alpha_stddev, epsilon_stddev))
   policy_loss = loss_mean + loss_stddev + penalty_mean + penalty_stddev
   return policy_loss, dual_mean + dual_stddev, kl_mean, kl_stddev
-
-
-def svg_policy_loss(q_of_samples: tf.Tensor, kl_to_prior: tf.Tensor,
-                    eta: tf.Tensor, epsilon: float) -> Tuple[tf.Tensor,
-                                                             tf.Tensor]:
-  """Eq. 6 and 11–12: the Lagrangian of max E_π[Q] s.t. KL(π‖π_prior) ≤ ε.
-
-  Args:
-    q_of_samples: Q̂(s, f(s, ξ_j; θ)) for reparameterised samples, [M, B]
-      (gradients flow into θ through the actions).
-    kl_to_prior: KL(π_θ(·|s)‖π_prior(·|s)), [B].
-    eta: the Lagrange multiplier η > 0.
-  Returns:
-    policy loss −E[Q] + η KL (for θ), and the dual loss η (ε − KL) (for η).
-  """
-  mean_kl = tf.reduce_mean(kl_to_prior)
-  policy_loss = (-tf.reduce_mean(q_of_samples)
-                 + tf.stop_gradient(eta) * mean_kl)
-  dual_loss = eta * (epsilon - tf.stop_gradient(mean_kl))
-  return policy_loss, dual_loss

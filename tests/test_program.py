@@ -295,3 +295,59 @@ def test_fine_tuning_improves_on_the_offline_policy(tmp_path):
   final = evaluations[-1]
   assert offline and final['final'] == 1 and final['online'] == 1
   assert final['evaluation_return'] > max(offline) + 50, evaluations
+
+
+def test_bcq_offline_then_online_with_standardised_inputs_resumes(
+    small_dataset, tmp_path):
+  """BCQ in the whole program: offline, then online actors acting with its
+  argmax policy, networks behind the run's observation statistics; a rerun
+  with more steps resumes from the checkpoint."""
+  run_dir = str(tmp_path / 'run')
+  command = [sys.executable, '-m', 'abmrl.launch.cli', 'train', '--agent', 'bcq',
+             '--env', ENV_ID, '--dataset', small_dataset, '--steps', '20',
+             '--offline-steps', '10', '--online-actors', '1',
+             '--online-min-replay-size', '64',
+             '--online-samples-per-insert', '4', '--normalise-observations',
+             '--restorers', '1', '--eval-episodes', '1', '--eval-every', '10',
+             '--min-replay-size', '100', '--replay-size', '2000',
+             '--snippets-per-item', '8', '--run-dir', run_dir,
+             '--launch', 'test_mt', '--set', 'batch_size=32',
+             '--set', 'encoder_layer_sizes=16', '--set', 'decoder_layer_sizes=16',
+             '--set', 'perturbation_layer_sizes=16',
+             '--set', 'critic_layer_sizes=16', '--set', 'latent_size=4',
+             '--set', 'acting_samples=10', '--set', 'jit_compile=false']
+  run_ok(command)
+  assert run_lib.read_result(run_dir).learner_steps == 20
+  online = episodes.list_episodes(os.path.join(run_dir, 'online_data'))
+  assert online
+  assert episodes.read_episode_metadata(online[0])['policy'] == 'bcq'
+  evaluations = run_lib.read_csv(os.path.join(
+      run_dir, 'logs', 'evaluator_policy_0', 'logs.csv'))
+  assert {r['online'] for r in evaluations} == {0, 1}
+  assert all(np.isfinite(r['evaluation_return']) for r in evaluations)
+  run_ok(command[:command.index('--steps') + 1] + ['30']
+         + command[command.index('--steps') + 2:])
+  rows = run_lib.read_csv(os.path.join(run_dir, 'logs', 'learner', 'logs.csv'))
+  assert run_lib.read_result(run_dir).learner_steps == 30
+  assert rows[-1]['learner_steps'] == 30 and rows[0]['learner_steps'] == 1
+  assert [r['learner_steps'] for r in rows].count(21) == 1  # resumed at 20
+
+
+def test_bear_program_evaluates_policy_and_prior(small_dataset, tmp_path):
+  run_dir = str(tmp_path / 'run')
+  command = [sys.executable, '-m', 'abmrl.launch.cli', 'train', '--agent', 'bear',
+             '--env', ENV_ID, '--dataset', small_dataset, '--steps', '12',
+             '--restorers', '1', '--eval-episodes', '1', '--eval-every', '100',
+             '--min-replay-size', '100', '--replay-size', '2000',
+             '--snippets-per-item', '8', '--run-dir', run_dir,
+             '--launch', 'test_mt', '--set', 'batch_size=32',
+             '--set', 'policy_layer_sizes=16', '--set', 'prior_layer_sizes=16',
+             '--set', 'critic_layer_sizes=16', '--set', 'num_action_samples=4',
+             '--set', 'jit_compile=false']
+  run_ok(command)
+  result = run_lib.read_result(run_dir)
+  assert sorted(result.final_returns) == ['evaluator_policy_0',
+                                          'evaluator_prior_0']
+  assert result.learner_steps == 12
+  rows = run_lib.read_csv(os.path.join(run_dir, 'logs', 'learner', 'logs.csv'))
+  assert 'kl_to_prior' in rows[-1] and rows[-1]['multiplier'] > 0

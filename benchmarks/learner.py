@@ -1,4 +1,5 @@
-"""Learner steps/s: ABM+MPO, BM+MPO and MPO against Acme's TF MPOLearner.
+"""Learner steps/s: ABM+MPO, BM+MPO and MPO (or any of our learners, --agents)
+against Acme's TF MPOLearner.
 
 All at the ABM paper's shapes (batch 512, M = 20 action samples, policy and
 prior 256-256, critic 256-256-256, observation 17, action 6: cheetah-run), on
@@ -11,8 +12,11 @@ make the same 512 transitions a step (ceil(512 / (N - 1)) snippets; Acme's
 learner still gets 512 transitions): V̂ is then shared along each snippet
 (ABM's weights need it at s_t, the TD target at s_{t+1}).
 
+Every learner at its own defaults otherwise (BCQ: 10 target samples, the
+VAE 256-256, latent 64; BEAR: 20 samples; bear_mmd: 2 critics).
+
 Usage: python benchmarks/learner.py [--steps 60] [--repeats 2] [--no-xla]
-                                    [--snippet-length 2]
+                                    [--snippet-length 2] [--agents mpo,bcq]
 """
 
 import argparse
@@ -103,6 +107,9 @@ def main():
   parser.add_argument('--repeats', type=int, default=2)
   parser.add_argument('--no-xla', action='store_true',
                       help='compile our step without XLA')
+  parser.add_argument('--agents', default='mpo,bm_mpo,abm_mpo',
+                      help='our learners to time beside Acme MPO, comma '
+                           'separated (any of `abmrl train --agent`)')
   parser.add_argument('--snippet-length', type=int, default=2,
                       help='rows per snippet fed to our learners (>= 2), '
                            'as many snippets as make 512 transitions')
@@ -121,7 +128,7 @@ def main():
   dataset = make_batches(20)
   ours = dataset if rows == 2 else make_batches(20, rows)
   learners = {'acme_mpo': acme_mpo_learner(dataset)}
-  for variant in ('mpo', 'bm_mpo', 'abm_mpo'):
+  for variant in args.agents.split(','):
     learners[variant] = our_learner(variant, ours, not args.no_xla)
   rates = {name: [] for name in learners}
   for _ in range(args.repeats):

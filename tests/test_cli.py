@@ -212,3 +212,27 @@ def test_bad_flags_and_paths_answer_before_tensorflow_loads(
   assert line.startswith('abmrl: error: ') and (
       expected.format(**paths) in line), done.stderr
   assert code == '2' and tensorflow == 'False', (code, tensorflow, seconds)
+
+
+def _subcommands(parser, prefix=()):
+  """Every command line down to a leaf subcommand, as argv prefixes."""
+  import argparse  # pylint: disable=g-import-not-at-top
+  actions = [a for a in parser._actions  # pylint: disable=protected-access
+             if isinstance(a, argparse._SubParsersAction)]  # pylint: disable=protected-access
+  if not actions:
+    yield list(prefix)
+    return
+  for name, sub in actions[0].choices.items():
+    yield from _subcommands(sub, prefix + (name,))
+
+
+def test_every_command_answers_help(capsys):
+  """`--help` of every (sub)command prints its usage and exits 0 (a help
+  text's stray % once made argparse raise on `dataset generate --help`)."""
+  commands = list(_subcommands(cli.build_parser()))
+  assert ['dataset', 'generate'] in commands and ['train'] in commands
+  for argv in commands:
+    with pytest.raises(SystemExit) as exit_info:
+      cli.main(argv + ['--help'])
+    assert exit_info.value.code == 0, argv
+    assert 'usage: abmrl' in capsys.readouterr().out, argv

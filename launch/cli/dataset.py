@@ -30,8 +30,9 @@ def add_parser(commands) -> None:
   sawyer = generate.controller_descriptions('sawyer:lift')
   g.add_argument('--controller', help='the scripted controller, where the '
                  'environment has several (Sawyer: '
-                 + '; '.join(f'{name}: {text}' for name, text in
-                             sawyer.items())
+                 # argparse formats help with %: a description's own % is %%.
+                 + '; '.join(f'{name}: {text}'.replace('%', '%%')
+                             for name, text in sawyer.items())
                  + f'; default {next(iter(sawyer))})')
   g.add_argument('--noise-levels', default='0.1,0.5,1.5',
                  help='Gaussian action noise of the scripted behaviours, in '

@@ -169,7 +169,8 @@ def main():
   os.makedirs(args.out, exist_ok=True)
   fig, ax = plt.subplots(figsize=(9, 4.5))
   colours = {'abm_mpo': 'tab:red', 'bm_mpo': 'tab:blue', 'mpo': 'tab:green',
-             'awac': 'tab:purple', 'awr': 'tab:orange'}
+             'awac': 'tab:purple', 'awr': 'tab:orange', 'bcq': 'tab:brown',
+             'bear': 'tab:olive', 'bear_mmd': 'tab:cyan'}
   grid = np.linspace(0, args.steps, 101)
   for agent, runs in results.items():
     for label in runs[0][1]:

@@ -1,4 +1,5 @@
-"""`abmrl dataset`: generate, inspect, validate and merge datasets."""
+"""`abmrl dataset`: generate, inspect, validate, merge, import and export
+datasets."""
 
 import argparse
 import os
@@ -6,6 +7,7 @@ import sys
 
 from abmrl.datasets import episodes
 from abmrl.datasets import generate
+from abmrl.datasets import interchange
 from abmrl.datasets import summary
 from abmrl import environments
 from abmrl.launch import config as config_lib
@@ -60,6 +62,34 @@ def add_parser(commands) -> None:
   v.add_argument('dir')
   v.set_defaults(command=validate)
 
+  im = tools.add_parser(
+      'import', help='write a D4RL/Minari/d3rlpy/NumPy file as a new dataset '
+      '(episodes split at terminals and timeouts)',
+      description='\n\n'.join(interchange.__doc__.split('\n\n')[2:4]),
+      formatter_class=argparse.RawDescriptionHelpFormatter)
+  im.add_argument('source', help='the file (a Minari dataset: its directory '
+                  'or main_data.hdf5)')
+  im.add_argument('--format', required=True, choices=interchange.IMPORT_FORMATS)
+  im.add_argument('--env', required=True, help='the environment the data '
+                  'comes from (its observation and action specs are checked)')
+  im.add_argument('--out', required=True, help='the new dataset directory')
+  im.add_argument('--behaviour', help="episodes' tag where the file gives "
+                  "none (default: the file's name)")
+  im.add_argument('--drop-nonfinite', action='store_true',
+                  help='drop episodes holding NaN or infinite values (default: '
+                  'refuse the file)')
+  im.add_argument('--clip-actions', action='store_true',
+                  help="clip actions to the environment's bounds (default: "
+                  'refuse the file)')
+  im.set_defaults(command=import_dataset)
+
+  ex = tools.add_parser('export', help="write a dataset as D4RL's flat arrays "
+                        '(HDF5, or NumPy .npz) for other libraries')
+  ex.add_argument('dir')
+  ex.add_argument('--format', required=True, choices=interchange.EXPORT_FORMATS)
+  ex.add_argument('--out', required=True, help='the file to write')
+  ex.set_defaults(command=export_dataset)
+
 
 def generate_dataset(args: argparse.Namespace) -> int:
   if args.env not in environments.env_ids():
@@ -113,3 +143,29 @@ def validate(args: argparse.Namespace) -> int:
   report = summary.validate(args.dir)
   print(summary.format_validation(report))
   return 0 if report.ok else 1
+
+
+def import_dataset(args: argparse.Namespace) -> int:
+  if args.env not in environments.env_ids():
+    raise config_lib.ConfigError(f'unknown environment id {args.env!r}; '
+                                 'valid ids: '
+                                 + ', '.join(environments.env_ids()))
+  checked = interchange.import_file(
+      args.source, args.format, args.env, args.out, behaviour=args.behaviour,
+      drop_nonfinite=args.drop_nonfinite, clip_actions=args.clip_actions)
+  notes = []
+  if checked.dropped_nonfinite:
+    notes.append(f'dropped {checked.dropped_nonfinite} episodes with NaN or '
+                 'infinite values')
+  if checked.clipped_actions:
+    notes.append(f'clipped {checked.clipped_actions} action values')
+  print(f'wrote {len(checked.episodes)} episodes to {args.out}'
+        + (f' ({"; ".join(notes)})' if notes else ''))
+  print(summary.format_summary(summary.summarize(args.out)))
+  return 0
+
+
+def export_dataset(args: argparse.Namespace) -> int:
+  n = interchange.export(args.dir, args.format, args.out)
+  print(f'wrote {n} transitions of {args.dir} to {args.out}')
+  return 0

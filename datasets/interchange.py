@@ -1,0 +1,427 @@
+"""The offline-RL community's dataset files in and out of abmrl datasets.
+
+Import (`abmrl dataset import SRC --format F --env ID --out DIR`):
+
+  d4rl     one HDF5 file of flat arrays, one row per transition:
+           observations [N, O], actions [N, A], rewards [N], terminals [N],
+           optional timeouts [N], next_observations [N, O] and infos/*
+           (D4RL's layout; `infos/behaviour` [N], if present, tags each
+           episode by its first row)
+  npz      the same flat arrays in a NumPy .npz file
+  minari   a Minari dataset directory (data/main_data.hdf5, metadata.json) or
+           its main_data.hdf5: groups episode_<i> of observations [T+1, O],
+           actions [T, A], rewards [T], terminations [T], truncations [T]
+  d3rlpy   d3rlpy's own dump (ReplayBuffer.dump, dataset version 2.1):
+           observations_<i> [T, O], actions_<i> [T, A], rewards_<i> [T, 1],
+           terminated_<i>, with columns, num_episodes and version
+
+Flat arrays end an episode at each terminal or timeout (and at the last
+row). Without next_observations an episode's last next state is not in the
+file: an episode ending in a terminal keeps its last transition with the
+last observation repeated as the terminal state (its discount is 0, so no
+value is ever read there), and one ending in a timeout drops its last
+transition (it could not be bootstrapped). With next_observations nothing
+is lost.
+
+Every file is read and checked whole before anything is written (keys,
+lengths, shapes against the environment, finite values, action bounds);
+each episode is then written atomically by the project's EnvLogger writer,
+so an interrupted import leaves only whole episodes.
+
+Export (`abmrl dataset export DIR --format d4rl|npz --out FILE`): the
+inverse, D4RL's flat arrays with next_observations, so the file round-trips.
+"""
+
+import dataclasses
+import json
+import os
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+
+from abmrl.datasets import episodes as episodes_lib
+
+IMPORT_FORMATS = ('d4rl', 'npz', 'minari', 'd3rlpy')
+EXPORT_FORMATS = ('d4rl', 'npz')
+_FLAT_REQUIRED = ('observations', 'actions', 'rewards', 'terminals')
+
+
+class ImportFailure(episodes_lib.DatasetError):
+  """A source file that cannot be imported: names the file and the field."""
+
+  def __init__(self, path: str, problem: str):
+    super().__init__(f'{path}: {problem}')
+
+
+@dataclasses.dataclass
+class SourceEpisode:
+  """One episode of a source file, before it is written."""
+  observations: np.ndarray  # [T+1, O], s_0 … s_T
+  actions: np.ndarray  # [T, A]
+  rewards: np.ndarray  # [T]
+  terminated: bool  # ended in a terminal state (else a timeout)
+  behaviour: Optional[str]
+  rows: tuple  # (first, last + 1) rows of the source it came from
+
+
+# --- reading -----------------------------------------------------------------
+
+
+def _h5py_file(path: str):
+  import h5py  # pylint: disable=g-import-not-at-top
+  if not os.path.isfile(path):
+    raise ImportFailure(path, 'no such file')
+  if os.path.getsize(path) == 0:
+    raise ImportFailure(path, 'empty file')
+  try:
+    return h5py.File(path, 'r')
+  except OSError as e:
+    raise ImportFailure(path, 'not a readable HDF5 file (truncated or '
+                        f'corrupt): {e}') from None
+
+
+def _read_array(path: str, group, key: str) -> np.ndarray:
+  if key not in group:
+    raise ImportFailure(path, f'missing key {key!r} (it has '
+                        + ', '.join(sorted(group.keys())) + ')')
+  try:
+    return np.asarray(group[key][()])
+  except (OSError, KeyError, ValueError) as e:
+    raise ImportFailure(path, f'cannot read {key!r} (truncated or corrupt '
+                        f'file): {e}') from None
+
+
+def _flat_arrays(path: str, fmt: str) -> Dict[str, np.ndarray]:
+  """D4RL's flat arrays from an HDF5 file (d4rl) or a .npz file (npz)."""
+  optional = ('timeouts', 'next_observations', 'infos/behaviour')
+  if fmt == 'npz':
+    if not os.path.isfile(path):
+      raise ImportFailure(path, 'no such file')
+    try:
+      with np.load(path, allow_pickle=False) as data:
+        keys = set(data.files)
+        missing = [k for k in _FLAT_REQUIRED if k not in keys]
+        if missing:
+          raise ImportFailure(path, f'missing key {missing[0]!r} (it has '
+                              + ', '.join(sorted(keys)) + ')')
+        return {k: np.asarray(data[k]) for k in _FLAT_REQUIRED + optional
+                if k in keys}
+    except (OSError, ValueError, EOFError) as e:
+      raise ImportFailure(path, f'not a readable .npz file (truncated or '
+                          f'corrupt): {e}') from None
+  with _h5py_file(path) as h5:
+    arrays = {k: _read_array(path, h5, k) for k in _FLAT_REQUIRED}
+    for k in optional:
+      if k in h5:
+        arrays[k] = _read_array(path, h5, k)
+  return arrays
+
+
+def _text(value) -> str:
+  return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _episodes_of_flat(path: str, arrays: Dict[str, np.ndarray]
+                      ) -> List[SourceEpisode]:
+  n = len(arrays['observations'])
+  if n == 0:
+    raise ImportFailure(path, "empty: no rows in 'observations'")
+  for key, array in arrays.items():
+    if len(array) != n:
+      raise ImportFailure(path, f'{key!r} has {len(array)} rows, '
+                          f"'observations' {n}")
+  terminals = arrays['terminals'].astype(bool).reshape(n)
+  timeouts = arrays.get('timeouts', np.zeros(n)).astype(bool).reshape(n)
+  ends = np.flatnonzero(terminals | timeouts)
+  if not len(ends) or ends[-1] != n - 1:
+    ends = np.append(ends, n - 1)
+  next_observations = arrays.get('next_observations')
+  tags = arrays.get('infos/behaviour')
+  found, start = [], 0
+  for stop in ends:  # rows start … stop, inclusive
+    terminal = bool(terminals[stop])
+    if next_observations is not None:
+      observations = np.concatenate([arrays['observations'][start:stop + 1],
+                                     next_observations[stop:stop + 1]])
+      last = stop + 1
+    elif terminal:
+      observations = np.concatenate([arrays['observations'][start:stop + 1],
+                                     arrays['observations'][stop:stop + 1]])
+      last = stop + 1
+    else:
+      observations = arrays['observations'][start:stop + 1]
+      last = stop
+    if last > start:
+      found.append(SourceEpisode(
+          observations=observations, actions=arrays['actions'][start:last],
+          rewards=arrays['rewards'][start:last].reshape(-1),
+          terminated=terminal,
+          behaviour=None if tags is None else _text(tags[start]),
+          rows=(start, stop + 1)))
+    start = stop + 1
+  return found
+
+
+def _minari_episodes(path: str) -> List[SourceEpisode]:
+  if os.path.isdir(path):
+    path = os.path.join(path, 'data', 'main_data.hdf5')
+  tag = None
+  metadata_path = os.path.join(os.path.dirname(path), 'metadata.json')
+  if os.path.exists(metadata_path):
+    try:
+      with open(metadata_path) as f:
+        tag = json.load(f).get('dataset_id')
+    except (OSError, ValueError) as e:
+      raise ImportFailure(metadata_path, f'not readable JSON: {e}') from None
+  found, row = [], 0
+  with _h5py_file(path) as h5:
+    names = sorted((k for k in h5.keys() if k.startswith('episode_')),
+                   key=lambda k: int(k.split('_')[-1]))
+    if not names:
+      raise ImportFailure(path, 'empty: no episode_<i> groups')
+    for name in names:
+      group = h5[name]
+      where = f'{path}:{name}'
+      arrays = {k: _read_array(where, group, k) for k in (
+          'observations', 'actions', 'rewards', 'terminations',
+          'truncations')}
+      t = len(arrays['actions'])
+      if len(arrays['observations']) != t + 1:
+        raise ImportFailure(where, f"'observations' has "
+                            f"{len(arrays['observations'])} rows, expected "
+                            f"{t + 1} (one more than 'actions')")
+      for key in ('rewards', 'terminations', 'truncations'):
+        if len(arrays[key]) != t:
+          raise ImportFailure(where, f'{key!r} has {len(arrays[key])} rows, '
+                              f"'actions' {t}")
+      behaviour = group.attrs.get('behaviour', tag)
+      found.append(SourceEpisode(
+          observations=arrays['observations'], actions=arrays['actions'],
+          rewards=arrays['rewards'].reshape(-1),
+          terminated=bool(t and arrays['terminations'][-1]),
+          behaviour=None if behaviour is None else _text(behaviour),
+          rows=(row, row + t)))
+      row += t
+  return found
+
+
+def _d3rlpy_episodes(path: str) -> List[SourceEpisode]:
+  found, row = [], 0
+  with _h5py_file(path) as h5:
+    version = _text(_read_array(path, h5, 'version')[()])
+    if version != '2.1':
+      raise ImportFailure(path, f"'version' is {version!r}; d3rlpy's dataset "
+                          'version 2.1 is read')
+    count = int(_read_array(path, h5, 'num_episodes'))
+    if count == 0:
+      raise ImportFailure(path, "empty: 'num_episodes' is 0")
+    for i in range(count):
+      observations = _read_array(path, h5, f'observations_{i}')
+      actions = _read_array(path, h5, f'actions_{i}')
+      rewards = _read_array(path, h5, f'rewards_{i}').reshape(-1)
+      terminated = bool(_read_array(path, h5, f'terminated_{i}'))
+      t = len(observations)
+      for key, array in (('actions', actions), ('rewards', rewards)):
+        if len(array) != t:
+          raise ImportFailure(path, f"'{key}_{i}' has {len(array)} rows, "
+                              f"'observations_{i}' {t}")
+      # d3rlpy keeps no state after the last action: as D4RL without
+      # next_observations.
+      if terminated:
+        observations = np.concatenate([observations, observations[-1:]])
+        last = t
+      else:
+        last = t - 1
+      if last > 0:
+        found.append(SourceEpisode(observations, actions[:last],
+                                   rewards[:last], terminated, None,
+                                   (row, row + t)))
+      row += t
+  return found
+
+
+def read_source(path: str, fmt: str) -> List[SourceEpisode]:
+  """The episodes of a source file; ImportFailure names what is wrong."""
+  if fmt in ('d4rl', 'npz'):
+    return _episodes_of_flat(path, _flat_arrays(path, fmt))
+  if fmt == 'minari':
+    return _minari_episodes(path)
+  if fmt == 'd3rlpy':
+    return _d3rlpy_episodes(path)
+  raise ValueError(f'unknown format {fmt!r}; one of '
+                   + ', '.join(IMPORT_FORMATS))
+
+
+# --- checking ----------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Checked:
+  """What the checks kept and changed."""
+  episodes: List[SourceEpisode]
+  dropped_nonfinite: int = 0  # episodes
+  clipped_actions: int = 0  # action values
+
+
+def check(path: str, found: List[SourceEpisode], spec: episodes_lib.DatasetSpec,
+          drop_nonfinite: bool = False, clip_actions: bool = False) -> Checked:
+  """Refuses (ImportFailure) episodes that do not fit the environment's
+  spec; non-finite episodes are refused or, with `drop_nonfinite`, dropped;
+  actions out of bounds refused or, with `clip_actions`, clipped."""
+  if not found:
+    raise ImportFailure(path, 'no episode with a transition in it')
+  for episode in found:
+    for name, shape in (('observations', spec.observation_shape),
+                        ('actions', spec.action_shape)):
+      got = tuple(getattr(episode, name).shape[1:])
+      if got != tuple(shape):
+        raise ImportFailure(path, f'{name!r} rows have shape {got} (row '
+                            f'{episode.rows[0]} on), but {spec.env_id} has '
+                            f'{tuple(shape)}')
+  kept, dropped = [], 0
+  bad_count, bad_field, bad_row = 0, None, None
+  for episode in found:
+    bad = False
+    for name in ('observations', 'actions', 'rewards'):
+      values = getattr(episode, name)
+      try:
+        finite = np.isfinite(values.astype(np.float64))
+      except (TypeError, ValueError):
+        raise ImportFailure(path, f'{name!r} is not numeric '
+                            f'({values.dtype})') from None
+      if not finite.all():
+        bad = True
+        bad_count += int((~finite).sum())
+        row = episode.rows[0] + int(np.argwhere(~finite)[0][0])
+        if bad_row is None or row < bad_row:
+          bad_field, bad_row = name, row
+    if bad:
+      dropped += 1
+    else:
+      kept.append(episode)
+  if bad_count and not drop_nonfinite:
+    raise ImportFailure(path, f'{bad_count} NaN or infinite values, the '
+                        f'first in {bad_field!r} at row {bad_row} '
+                        '(--drop-nonfinite drops those episodes)')
+  if not kept:
+    raise ImportFailure(path, 'every episode holds NaN or infinite values')
+  low = np.asarray(spec.action_minimum, np.float32)
+  high = np.asarray(spec.action_maximum, np.float32)
+  outside, first_row = 0, None
+  for episode in kept:
+    out = (episode.actions < low - 1e-6) | (episode.actions > high + 1e-6)
+    if out.any():
+      outside += int(out.sum())
+      if first_row is None:
+        first_row = episode.rows[0] + int(np.argwhere(out)[0][0])
+  if outside and not clip_actions:
+    raise ImportFailure(path, f"{outside} 'actions' values outside "
+                        f'{spec.env_id}\'s bounds [{low.min():g}, '
+                        f'{high.max():g}], the first at row {first_row} '
+                        '(--clip-actions clips them)')
+  if outside:
+    for episode in kept:
+      episode.actions = np.clip(episode.actions, low, high)
+  return Checked(kept, dropped, outside)
+
+
+# --- writing -----------------------------------------------------------------
+
+
+def _require_new_output(out: str) -> None:
+  if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
+    raise episodes_lib.DatasetError(
+        f'{out} already holds other data; import writes a new dataset (give '
+        'an empty or new directory)')
+
+
+def import_file(path: str, fmt: str, env_id: str, out: str,
+                behaviour: Optional[str] = None, drop_nonfinite: bool = False,
+                clip_actions: bool = False,
+                progress: Optional[Callable[[str], None]] = print) -> Checked:
+  """Reads, checks and writes a source file as a new dataset in `out`.
+
+  Episode tags: the file's own, else `behaviour`, else the file's name.
+  """
+  import dm_env  # pylint: disable=g-import-not-at-top
+  from abmrl import environments  # pylint: disable=g-import-not-at-top
+  _require_new_output(out)
+  env = environments.make(env_id, seed=0)
+  spec = episodes_lib.DatasetSpec.from_environment(env_id, env)
+  checked = check(path, read_source(path, fmt), spec, drop_nonfinite,
+                  clip_actions)
+  default_tag = behaviour or os.path.splitext(
+      os.path.basename(os.path.normpath(path)))[0]
+  writer = episodes_lib.EpisodeWriter(out, env_id, env)
+  total = len(checked.episodes)
+  report_every = max(1, total // 10)
+  try:
+    for i, episode in enumerate(checked.episodes):
+      observations = episode.observations.astype(np.float32)
+      writer.begin_episode(dm_env.restart(observations[0]),
+                           behaviour=episode.behaviour or default_tag)
+      t = len(episode.actions)
+      for step in range(t):
+        reward = np.float32(episode.rewards[step])
+        observation = observations[step + 1]
+        if step < t - 1:
+          timestep = dm_env.transition(reward, observation)
+        elif episode.terminated:
+          timestep = dm_env.termination(reward, observation)
+        else:
+          timestep = dm_env.truncation(reward, observation)
+        writer.append(episode.actions[step].astype(np.float32), timestep)
+      writer.end_episode(source=os.path.abspath(path), source_format=fmt,
+                         source_rows=list(map(int, episode.rows)))
+      if progress and ((i + 1) % report_every == 0 or i + 1 == total):
+        progress(f'imported {i + 1}/{total} episodes')
+  finally:
+    writer.close()
+  return checked
+
+
+def export(directory: str, fmt: str, out: str,
+           progress: Optional[Callable[[str], None]] = print) -> int:
+  """Writes every episode of a dataset as D4RL's flat arrays (with
+  next_observations and infos/behaviour) to `out` (an HDF5 file for d4rl,
+  .npz for npz), atomically. Returns the number of transitions."""
+  if fmt not in EXPORT_FORMATS:
+    raise ValueError(f'unknown export format {fmt!r}; one of '
+                     + ', '.join(EXPORT_FORMATS))
+  spec = episodes_lib.read_spec(directory)
+  paths = episodes_lib.list_episodes(directory)
+  if not paths:
+    raise episodes_lib.DatasetError(f'{directory} holds no episodes')
+  parts = {k: [] for k in ('observations', 'actions', 'rewards', 'terminals',
+                           'timeouts', 'next_observations', 'behaviour')}
+  for i, path in enumerate(paths):
+    episode = episodes_lib.read_episode(path)
+    t = episode.num_transitions
+    parts['observations'].append(episode.observation[:-1])
+    parts['next_observations'].append(episode.observation[1:])
+    parts['actions'].append(episode.action[:-1])
+    parts['rewards'].append(episode.reward[:-1])
+    terminals = episode.discount[:-1] == 0
+    parts['terminals'].append(terminals)
+    timeouts = np.zeros(t, bool)
+    timeouts[-1] = not terminals[-1]
+    parts['timeouts'].append(timeouts)
+    parts['behaviour'].append(
+        np.array([episode.metadata.get('behaviour', '')] * t, dtype='S'))
+    if progress and (i + 1) % max(1, len(paths) // 10) == 0:
+      progress(f'read {i + 1}/{len(paths)} episodes')
+  arrays = {k: np.concatenate(v) for k, v in parts.items()}
+  behaviour = arrays.pop('behaviour')
+  partial = out + '.partial'
+  if fmt == 'npz':
+    with open(partial, 'wb') as f:
+      np.savez(f, **arrays, **{'infos/behaviour': behaviour})
+  else:
+    import h5py  # pylint: disable=g-import-not-at-top
+    with h5py.File(partial, 'w') as h5:
+      for key, value in arrays.items():
+        h5.create_dataset(key, data=value)
+      h5.create_dataset('infos/behaviour', data=behaviour)
+      h5.attrs['env_id'] = spec.env_id
+  os.replace(partial, out)
+  return len(arrays['rewards'])

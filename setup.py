@@ -22,6 +22,8 @@ INSTALL_REQUIRES = [
     'ml-dtypes<0.3',
     'setuptools<70',
     'gym-notices==0.0.8',  # later releases print a banner in every process
+    'gymnasium==1.1.1',  # the gym:<Name>-v5 MuJoCo tasks (environments/gym.py)
+    'imageio',  # gymnasium's MuJoCo environments import it
 ]
 SOURCE_FOLDERS = ('agents', 'datasets', 'environments', 'launch')
 PACKAGES = [p for top in SOURCE_FOLDERS

@@ -95,7 +95,10 @@ class Evaluator:
                poll_seconds: float = 1.0,
                should_stop: Optional[Callable[[], bool]] = None,
                phase_switch_step: Optional[int] = None,
-               learner_steps_budget: Optional[int] = None):
+               learner_steps_budget: Optional[int] = None,
+               score: Optional[Callable[[float], Optional[float]]] = None):
+    """`score`: the environment's normalised score of a mean return (D4RL's
+    for the gym tasks), logged beside it as `normalised_score`."""
     environments = {task: _EndOnNonFinite(make()) for task, make in
                     environment_factories.items()}
     self._environments = environments
@@ -121,6 +124,7 @@ class Evaluator:
     self._poll_seconds = poll_seconds
     self._should_stop = should_stop or (lambda: False)
     self._phase_switch_step = phase_switch_step
+    self._score = score
 
   def evaluate(self, final: bool = False) -> float:
     """Fetches the latest variables, runs the episodes, logs the mean return."""
@@ -147,6 +151,8 @@ class Evaluator:
         'learner_steps': learner_steps,
         'evaluation_return': mean_return,
         'evaluation_return_std': float(np.std(every_return)),
+        **({} if self._score is None else
+           {'normalised_score': self._score(mean_return)}),
         **per_task,
         'episodes': self._num_episodes,
         'nonfinite_episodes': failed,

@@ -1,4 +1,5 @@
-"""Environments by id: the control suite and the Sawyer stacking cell."""
+"""Environments by id: the control suite, the Sawyer stacking cell and
+gymnasium's MuJoCo tasks."""
 
 from abmrl.environments.registry import UnknownEnvironmentError
 from abmrl.environments.registry import env_ids
@@ -6,5 +7,6 @@ from abmrl.environments.registry import make
 from abmrl.environments.registry import evaluation_ids
 from abmrl.environments.registry import relabellings
 from abmrl.environments.registry import register
+from abmrl.environments.registry import score
 from abmrl.environments.registry import step_limit
 from abmrl.environments.registry import tasks

@@ -1,6 +1,7 @@
 """Environments by id: `control:<domain>-<task>` for the DeepMind control
-suite, `sawyer:<task>` for the Sawyer stacking tasks and `sawyer:multitask`
-for all of them behind a task input (ABM paper §5.2).
+suite, `sawyer:<task>` for the Sawyer stacking tasks, `sawyer:multitask`
+for all of them behind a task input (ABM paper §5.2), and `gym:<Name>-v5`
+for gymnasium's MuJoCo tasks (environments/gym.py).
 
 Every environment is a `dm_env.Environment` with one flat float32 observation
 vector and float32 actions, so learners, restorers and datasets never need to
@@ -25,6 +26,7 @@ class _Entry:
   relabellings: Optional[Sequence[Relabelling]] = None
   tasks: Optional[Sequence[str]] = None
   evaluation_ids: Optional[Dict[str, str]] = None
+  score: Optional[Callable[[float], Optional[float]]] = None
 
 
 _ENTRIES: Dict[str, _Entry] = {}
@@ -37,7 +39,9 @@ class UnknownEnvironmentError(ValueError):
 def register(env_id: str, factory: EnvFactory,
              relabellings: Optional[Sequence[Relabelling]] = None,
              tasks: Optional[Sequence[str]] = None,
-             evaluation_ids: Optional[Dict[str, str]] = None) -> None:
+             evaluation_ids: Optional[Dict[str, str]] = None,
+             score: Optional[Callable[[float], Optional[float]]] = None
+             ) -> None:
   """Adds `env_id` to the registry; `factory(seed)` builds the environment.
 
   `relabellings`: where rewards are functions of the observation, how logged
@@ -46,10 +50,13 @@ def register(env_id: str, factory: EnvFactory,
   and always for multi-task training). `tasks`: the task set, when the last
   len(tasks) observation values are a one-hot task input (task-conditioned
   networks read it). `evaluation_ids`: task -> the id of an environment
-  that keeps that task (what evaluators run)."""
+  that keeps that task (what evaluators run). `score`: a mean return ->
+  the task's normalised score (D4RL's for the gym tasks), logged beside
+  it."""
   if env_id in _ENTRIES:
     raise ValueError(f'environment id registered twice: {env_id}')
-  _ENTRIES[env_id] = _Entry(factory, relabellings, tasks, evaluation_ids)
+  _ENTRIES[env_id] = _Entry(factory, relabellings, tasks, evaluation_ids,
+                            score)
 
 
 def _entry(env_id: str) -> _Entry:
@@ -75,6 +82,11 @@ def tasks(env_id: str) -> Optional[Sequence[str]]:
 def evaluation_ids(env_id: str) -> Dict[str, str]:
   """Task -> environment id evaluators run; {'': env_id} for one task."""
   return dict(_entry(env_id).evaluation_ids or {'': env_id})
+
+
+def score(env_id: str) -> Optional[Callable[[float], Optional[float]]]:
+  """The environment's normalised score of a mean return, if it has one."""
+  return _entry(env_id).score
 
 
 def step_limit(env_id: str) -> Optional[int]:
@@ -152,3 +164,5 @@ def _ensure_registered() -> None:
     _registered = True
     _register_control_suite()
     _register_sawyer()
+    from abmrl.environments import gym  # pylint: disable=g-import-not-at-top
+    gym.register_all(register)

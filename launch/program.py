@@ -137,7 +137,8 @@ def _make_evaluator(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
       min_learner_steps_between=config.evaluation.every_learner_steps,
       should_stop=nodes.program_stopping,
       phase_switch_step=config.online.offline_steps,
-      learner_steps_budget=config.steps)
+      learner_steps_budget=config.steps,
+      score=environments.score(config.env_id))
 
 
 def _make_actor(config, spec: episodes.DatasetSpec, index: int, replay,

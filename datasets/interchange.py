@@ -28,8 +28,14 @@ lengths, shapes against the environment, finite values, action bounds);
 each episode is then written atomically by the project's EnvLogger writer,
 so an interrupted import leaves only whole episodes.
 
-Export (`abmrl dataset export DIR --format d4rl|npz --out FILE`): the
-inverse, D4RL's flat arrays with next_observations, so the file round-trips.
+Export (`abmrl dataset export DIR --format d4rl|npz|rlds --out PATH`): the
+inverse. d4rl and npz: D4RL's flat arrays with next_observations, so the
+file round-trips. rlds: a TensorFlow Datasets directory in RLDS's episode
+layout (each example an episode: `steps` of observation, action, reward,
+discount, is_first, is_last, is_terminal; and its behaviour, index and
+return), which `tfds.builder_from_directory(PATH/abmrl_episodes/1.0.0)`
+reads. It is made with TFDS 4.4.0 (the version Acme 0.4 pins, which has no
+`tfds.rlds` yet) by a generator builder of that layout.
 """
 
 import dataclasses
@@ -42,7 +48,8 @@ import numpy as np
 from abmrl.datasets import episodes as episodes_lib
 
 IMPORT_FORMATS = ('d4rl', 'npz', 'minari', 'd3rlpy')
-EXPORT_FORMATS = ('d4rl', 'npz')
+EXPORT_FORMATS = ('d4rl', 'npz', 'rlds')
+RLDS_NAME = 'abmrl_episodes'  # the TFDS dataset name of an rlds export
 _FLAT_REQUIRED = ('observations', 'actions', 'rewards', 'terminals')
 
 
@@ -382,9 +389,10 @@ def import_file(path: str, fmt: str, env_id: str, out: str,
 
 def export(directory: str, fmt: str, out: str,
            progress: Optional[Callable[[str], None]] = print) -> int:
-  """Writes every episode of a dataset as D4RL's flat arrays (with
-  next_observations and infos/behaviour) to `out` (an HDF5 file for d4rl,
-  .npz for npz), atomically. Returns the number of transitions."""
+  """Writes every episode of a dataset to `out`, atomically: D4RL's flat
+  arrays (with next_observations and infos/behaviour) as an HDF5 file
+  (d4rl) or .npz (npz), or an RLDS directory (rlds). Returns the number of
+  transitions."""
   if fmt not in EXPORT_FORMATS:
     raise ValueError(f'unknown export format {fmt!r}; one of '
                      + ', '.join(EXPORT_FORMATS))
@@ -392,6 +400,11 @@ def export(directory: str, fmt: str, out: str,
   paths = episodes_lib.list_episodes(directory)
   if not paths:
     raise episodes_lib.DatasetError(f'{directory} holds no episodes')
+  if os.path.exists(out):
+    raise episodes_lib.DatasetError(f'{out} already exists; export writes a '
+                                    'new file or directory')
+  if fmt == 'rlds':
+    return _export_rlds(spec, paths, out)
   parts = {k: [] for k in ('observations', 'actions', 'rewards', 'terminals',
                            'timeouts', 'next_observations', 'behaviour')}
   for i, path in enumerate(paths):
@@ -425,3 +438,74 @@ def export(directory: str, fmt: str, out: str,
       h5.attrs['env_id'] = spec.env_id
   os.replace(partial, out)
   return len(arrays['rewards'])
+
+
+def _export_rlds(spec: episodes_lib.DatasetSpec, paths: List[str],
+                 out: str) -> int:
+  """An RLDS episode dataset of TFDS's layout in `out` (written beside it,
+  renamed when complete)."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  observation_size, = spec.observation_shape
+  action_size, = spec.action_shape
+  transitions = [0]
+
+  # Not registered by name: an export is read back from its directory.
+  class AbmrlEpisodes(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """The dataset's episodes, one example each (RLDS's layout)."""
+    VERSION = tfds.core.Version('1.0.0')
+    # Nothing to download: no checksums file to look for beside this module
+    # (TFDS would resolve the module's folder, which fails for abmrl's
+    # namespace package).
+    url_infos = None
+
+    def _info(self):
+      return tfds.core.DatasetInfo(
+          builder=self,
+          description=f'abmrl episodes of {spec.env_id}',
+          features=tfds.features.FeaturesDict({
+              'steps': tfds.features.Dataset({
+                  'observation': tfds.features.Tensor(
+                      shape=(observation_size,), dtype=tf.float32),
+                  'action': tfds.features.Tensor(shape=(action_size,),
+                                                 dtype=tf.float32),
+                  'reward': tf.float32, 'discount': tf.float32,
+                  'is_first': tf.bool, 'is_last': tf.bool,
+                  'is_terminal': tf.bool}),
+              'behaviour': tfds.features.Text(),
+              'episode_index': tf.int64,
+              'episode_return': tf.float32}))
+
+    def _split_generators(self, dl_manager):
+      del dl_manager
+      return {'train': self._generate_examples()}
+
+    def _generate_examples(self):
+      for key, path in enumerate(paths):
+        episode = episodes_lib.read_episode(path)
+        rows = len(episode.observation)
+        transitions[0] += rows - 1
+        # RLDS's step t: s_t, a_t and the r_t, d_t that followed it; the last
+        # step holds s_T, zero action, reward and discount (as our rows).
+        yield key, {
+            'steps': {
+                'observation': episode.observation,
+                'action': episode.action, 'reward': episode.reward,
+                'discount': episode.discount,
+                'is_first': np.arange(rows) == 0,
+                'is_last': np.arange(rows) == rows - 1,
+                'is_terminal': (np.arange(rows) == rows - 1)
+                               & (episode.discount[-2] == 0)},
+            'behaviour': str(episode.metadata.get('behaviour', '')),
+            'episode_index': int(episode.metadata.get('episode_index', key)),
+            'episode_return': float(episode.metadata['return'])}
+
+  partial = out + '.partial'
+  shutil.rmtree(partial, ignore_errors=True)
+  builder = AbmrlEpisodes(data_dir=partial)
+  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+      compute_stats=tfds.download.ComputeStatsMode.SKIP))
+  shutil.rmtree(os.path.join(partial, 'downloads'), ignore_errors=True)
+  os.replace(partial, out)
+  return transitions[0]

@@ -257,3 +257,36 @@ def test_export_then_import_gives_the_same_episodes(small_dataset, tmp_path,
     np.testing.assert_allclose(imported.discount, original.discount)
     assert imported.metadata['behaviour'] == original.metadata['behaviour']
   del before
+
+
+def test_rlds_export_reads_back_with_tfds(small_dataset, tmp_path, capsys):
+  """TensorFlow Datasets' own reader loads the export as RLDS episodes."""
+  from tensorflow_datasets.core import read_only_builder  # pylint: disable=g-import-not-at-top
+  out = str(tmp_path / 'rlds')
+  assert cli.main(['dataset', 'export', small_dataset, '--format', 'rlds',
+                   '--out', out]) == 0
+  assert 'wrote 960 transitions' in capsys.readouterr().out
+  builder = read_only_builder.builder_from_directory(
+      os.path.join(out, 'abmrl_episodes', '1.0.0'))
+  read = list(builder.as_dataset(split='train'))
+  assert len(read) == 8
+  originals = {(e.metadata['behaviour'], e.metadata['episode_index']): e
+               for e in _read_all(small_dataset)}
+  for example in read:
+    key = (example['behaviour'].numpy().decode(),
+           int(example['episode_index'].numpy()))
+    original = originals[key]
+    steps = list(example['steps'])
+    assert len(steps) == len(original.observation)
+    observation = np.stack([s['observation'].numpy() for s in steps])
+    np.testing.assert_allclose(observation, original.observation)
+    np.testing.assert_allclose([s['reward'].numpy() for s in steps],
+                               original.reward)
+    flags = [(bool(s['is_first']), bool(s['is_last'])) for s in steps]
+    assert flags[0] == (True, False) and flags[-1] == (False, True)
+    assert float(example['episode_return']) == pytest.approx(
+        original.metadata['return'], rel=1e-5)
+  # A second export to the same place is refused, the first left whole.
+  assert cli.main(['dataset', 'export', small_dataset, '--format', 'rlds',
+                   '--out', out]) == 2
+  assert 'already exists' in capsys.readouterr().err

@@ -84,10 +84,12 @@ def add_parser(commands) -> None:
   im.set_defaults(command=import_dataset)
 
   ex = tools.add_parser('export', help="write a dataset as D4RL's flat arrays "
-                        '(HDF5, or NumPy .npz) for other libraries')
+                        '(HDF5, or NumPy .npz) or as an RLDS (TensorFlow '
+                        'Datasets) directory, for other libraries')
   ex.add_argument('dir')
   ex.add_argument('--format', required=True, choices=interchange.EXPORT_FORMATS)
-  ex.add_argument('--out', required=True, help='the file to write')
+  ex.add_argument('--out', required=True, help='the file (d4rl, npz) or '
+                  'directory (rlds) to write; it must not exist')
   ex.set_defaults(command=export_dataset)
 
 

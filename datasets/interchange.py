@@ -169,17 +169,45 @@ def _episodes_of_flat(path: str, arrays: Dict[str, np.ndarray]
   return found
 
 
+def _minari_file(path: str) -> str:
+  return (os.path.join(path, 'data', 'main_data.hdf5') if os.path.isdir(path)
+          else path)
+
+
+def _minari_metadata(path: str) -> Dict:
+  metadata_path = os.path.join(os.path.dirname(_minari_file(path)),
+                               'metadata.json')
+  if not os.path.exists(metadata_path):
+    return {}
+  try:
+    with open(metadata_path) as f:
+      return json.load(f)
+  except (OSError, ValueError) as e:
+    raise ImportFailure(metadata_path, f'not readable JSON: {e}') from None
+
+
+def source_env_name(path: str, fmt: str) -> Optional[str]:
+  """The environment the file says its data came from, if it says:
+  Minari's env_spec id, or a D4RL file's `env`/`env_name` attribute."""
+  try:
+    if fmt == 'minari':
+      spec = _minari_metadata(path).get('env_spec')
+      if isinstance(spec, str):
+        spec = json.loads(spec)
+      return spec.get('id') if isinstance(spec, dict) else None
+    if fmt == 'd4rl':
+      with _h5py_file(path) as h5:
+        for key in ('env', 'env_name', 'env_id'):
+          if key in h5.attrs:
+            return _text(h5.attrs[key])
+  except (ImportFailure, ValueError, AttributeError):
+    return None
+  return None
+
+
 def _minari_episodes(path: str) -> List[SourceEpisode]:
-  if os.path.isdir(path):
-    path = os.path.join(path, 'data', 'main_data.hdf5')
-  tag = None
-  metadata_path = os.path.join(os.path.dirname(path), 'metadata.json')
-  if os.path.exists(metadata_path):
-    try:
-      with open(metadata_path) as f:
-        tag = json.load(f).get('dataset_id')
-    except (OSError, ValueError) as e:
-      raise ImportFailure(metadata_path, f'not readable JSON: {e}') from None
+  path = _minari_file(path)
+  tag = _minari_metadata(path).get('dataset_id')
   found, row = [], 0
   with _h5py_file(path) as h5:
     names = sorted((k for k in h5.keys() if k.startswith('episode_')),
@@ -357,6 +385,12 @@ def import_file(path: str, fmt: str, env_id: str, out: str,
   spec = episodes_lib.DatasetSpec.from_environment(env_id, env)
   checked = check(path, read_source(path, fmt), spec, drop_nonfinite,
                   clip_actions)
+  named = source_env_name(path, fmt)
+  if progress and named and env_id.startswith('gym:') and (
+      named.split('-')[0].lower() == env_id[4:].split('-')[0].lower()
+      and named != env_id[4:]):
+    progress(f'note: the data names {named}; {env_id} is used, and returns '
+             f'(and scores) may differ from those of {named}')
   default_tag = behaviour or os.path.splitext(
       os.path.basename(os.path.normpath(path)))[0]
   writer = episodes_lib.EpisodeWriter(out, env_id, env)

@@ -97,3 +97,15 @@ def test_imported_d4rl_file_trains_and_evaluates_with_its_score(tmp_path):
   assert final['final'] == 1
   assert final['normalised_score'] == pytest.approx(
       gym_envs.d4rl_score('Hopper-v5', final['evaluation_return']), rel=1e-4)
+
+
+def test_import_names_the_older_version_a_file_was_logged_in(tmp_path,
+                                                             capsys):
+  from abmrl.launch import cli  # pylint: disable=g-import-not-at-top
+  source = _hopper_d4rl_file(tmp_path / 'hopper-random-v2.hdf5', episodes=1)
+  with h5py.File(source, 'a') as h5:
+    h5.attrs['env_name'] = 'Hopper-v2'
+  assert cli.main(['dataset', 'import', source, '--format', 'd4rl', '--env',
+                   'gym:Hopper-v5', '--out', str(tmp_path / 'out')]) == 0
+  assert ('note: the data names Hopper-v2; gym:Hopper-v5 is used'
+          in capsys.readouterr().out)

@@ -219,6 +219,11 @@ def main():
   if online:
     header += ['policy, online evaluations: first half',
                'second half']
+  # D4RL's normalised score beside the returns, for the tasks that have one.
+  from abmrl import environments
+  score = environments.score(args.env)
+  if score:
+    header += ['RL policy (final), D4RL score']
   header += ['wall time per run']
   lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
   for agent, runs in results.items():
@@ -239,11 +244,14 @@ def main():
           half.append(float(returns[chosen].mean()) if chosen.any()
                       else math.nan)
       row += [mean_std(halves[0]), mean_std(halves[1])]
+    if score:
+      row.append(mean_std([score(v) for v in finals['policy']]))
     row.append(f'{np.mean([s for _, _, s in runs]):.0f} s')
     lines.append('| ' + ' | '.join(row) + ' |')
   blank = ' |' * (len(header) - 2)
-  lines.append(f'| data: best episode | {data_best:.1f} |{blank}')
-  lines.append(f'| data: mean episode | {data_mean:.1f} |{blank}')
+  for label, value in (('best', data_best), ('mean', data_mean)):
+    scored = f' (D4RL score {score(value):.1f})' if score else ''
+    lines.append(f'| data: {label} episode | {value:.1f}{scored} |{blank}')
   table = '\n'.join(lines)
   print(table)
   with open(os.path.join(args.out, f'{args.name}_table.md'), 'w') as f:

@@ -3,6 +3,7 @@ normalised score, and a D4RL-layout file of Hopper imported and trained on,
 evaluated in the matching environment."""
 
 import os
+import subprocess
 import sys
 
 import h5py
@@ -97,6 +98,22 @@ def test_imported_d4rl_file_trains_and_evaluates_with_its_score(tmp_path):
   assert final['final'] == 1
   assert final['normalised_score'] == pytest.approx(
       gym_envs.d4rl_score('Hopper-v5', final['evaluation_return']), rel=1e-4)
+  # `abmrl video` renders the gym task (MuJoCo's renderer on its model).
+  from abmrl.environments import rendering  # pylint: disable=g-import-not-at-top
+  if rendering.default_backend() != 'osmesa':
+    return  # no libOSMesa here (.ci/run installs it)
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  out = str(tmp_path / 'hopper.gif')
+  done = subprocess.run(
+      [sys.executable, '-m', 'abmrl.launch.cli', 'video', '--run-dir', run_dir,
+       '--frame-every', '5', '--width', '64', '--height', '48', '--out', out],
+      capture_output=True, text=True, timeout=240,
+      env=dict(os.environ, MUJOCO_GL='osmesa', PYOPENGL_PLATFORM='osmesa'),
+      cwd=os.path.dirname(os.path.dirname(__file__)))
+  assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+  gif = Image.open(out)
+  assert gif.size == (64, 48) and gif.n_frames >= 2
+  assert np.asarray(gif.convert('RGB')).std() > 1  # not a blank frame
 
 
 def test_import_names_the_older_version_a_file_was_logged_in(tmp_path,

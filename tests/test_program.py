@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import psutil
+import pytest
 
 from abmrl.launch import cli
 from abmrl.launch import config as config_lib
@@ -333,9 +334,11 @@ def test_bcq_offline_then_online_with_standardised_inputs_resumes(
   assert [r['learner_steps'] for r in rows].count(21) == 1  # resumed at 20
 
 
-def test_bear_program_evaluates_policy_and_prior(small_dataset, tmp_path):
+@pytest.mark.parametrize('agent', ['bear', 'bear_mmd'])
+def test_bear_program_evaluates_policy_and_prior_and_resumes(
+    small_dataset, tmp_path, agent):
   run_dir = str(tmp_path / 'run')
-  command = [sys.executable, '-m', 'abmrl.launch.cli', 'train', '--agent', 'bear',
+  command = [sys.executable, '-m', 'abmrl.launch.cli', 'train', '--agent', agent,
              '--env', ENV_ID, '--dataset', small_dataset, '--steps', '12',
              '--restorers', '1', '--eval-episodes', '1', '--eval-every', '100',
              '--min-replay-size', '100', '--replay-size', '2000',
@@ -343,11 +346,18 @@ def test_bear_program_evaluates_policy_and_prior(small_dataset, tmp_path):
              '--launch', 'test_mt', '--set', 'batch_size=32',
              '--set', 'policy_layer_sizes=16', '--set', 'prior_layer_sizes=16',
              '--set', 'critic_layer_sizes=16', '--set', 'num_action_samples=4',
-             '--set', 'jit_compile=false']
+             '--set', 'warmup_steps=6', '--set', 'jit_compile=false']
   run_ok(command)
   result = run_lib.read_result(run_dir)
   assert sorted(result.final_returns) == ['evaluator_policy_0',
                                           'evaluator_prior_0']
   assert result.learner_steps == 12
+  constraint = 'kl' if agent == 'bear' else 'mmd'
   rows = run_lib.read_csv(os.path.join(run_dir, 'logs', 'learner', 'logs.csv'))
-  assert 'kl_to_prior' in rows[-1] and rows[-1]['multiplier'] > 0
+  assert f'{constraint}_to_prior' in rows[-1] and rows[-1]['multiplier'] > 0
+  run_ok(command[:command.index('--steps') + 1] + ['16']
+         + command[command.index('--steps') + 2:])
+  rows = run_lib.read_csv(os.path.join(run_dir, 'logs', 'learner', 'logs.csv'))
+  steps = [r['learner_steps'] for r in rows]
+  # The rerun went on from step 12 (the learner logs at most once a second).
+  assert steps[-1] == 16 and steps == sorted(steps) and steps.count(1) == 1

@@ -23,10 +23,12 @@ value is ever read there), and one ending in a timeout drops its last
 transition (it could not be bootstrapped). With next_observations nothing
 is lost.
 
-Every file is read and checked whole before anything is written (keys,
-lengths, shapes against the environment, finite values, action bounds);
-each episode is then written atomically by the project's EnvLogger writer,
-so an interrupted import leaves only whole episodes.
+Every file is checked whole before anything is written (keys, lengths,
+shapes against the environment, finite values, action bounds), in a first
+pass over its episodes; a second pass writes each episode atomically with
+the project's EnvLogger writer, so an interrupted import leaves only whole
+episodes. HDF5 files are read an episode at a time (memory: one episode,
+plus the per-row end flags); NumPy loads a .npz's arrays whole.
 
 Export (`abmrl dataset export DIR --format d4rl|npz|rlds --out PATH`): the
 inverse. d4rl and npz: D4RL's flat arrays with next_observations, so the
@@ -41,7 +43,7 @@ reads. It is made with TFDS 4.4.0 (the version Acme 0.4 pins, which has no
 import dataclasses
 import json
 import os
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, FrozenSet, Iterator, List, Optional
 
 import numpy as np
 
@@ -91,16 +93,27 @@ def _read_array(path: str, group, key: str) -> np.ndarray:
   if key not in group:
     raise ImportFailure(path, f'missing key {key!r} (it has '
                         + ', '.join(sorted(group.keys())) + ')')
+  return _rows(path, key, group[key])
+
+
+def _rows(path: str, key: str, array, start=None, stop=None) -> np.ndarray:
+  """array[start:stop] (all of it by default) from an open HDF5 dataset or
+  a NumPy array; ImportFailure where the file cannot give it."""
   try:
-    return np.asarray(group[key][()])
+    if start is None and stop is None:
+      return np.asarray(array[()])
+    return np.asarray(array[start:stop])
   except (OSError, KeyError, ValueError) as e:
     raise ImportFailure(path, f'cannot read {key!r} (truncated or corrupt '
                         f'file): {e}') from None
 
 
-def _flat_arrays(path: str, fmt: str) -> Dict[str, np.ndarray]:
-  """D4RL's flat arrays from an HDF5 file (d4rl) or a .npz file (npz)."""
-  optional = ('timeouts', 'next_observations', 'infos/behaviour')
+_FLAT_OPTIONAL = ('timeouts', 'next_observations', 'infos/behaviour')
+
+
+def _flat_source(path: str, fmt: str) -> Iterator[SourceEpisode]:
+  """D4RL's flat arrays, from an HDF5 file (d4rl: read an episode's rows at
+  a time) or a .npz file (npz: NumPy loads each array whole)."""
   if fmt == 'npz':
     if not os.path.isfile(path):
       raise ImportFailure(path, 'no such file')
@@ -111,25 +124,29 @@ def _flat_arrays(path: str, fmt: str) -> Dict[str, np.ndarray]:
         if missing:
           raise ImportFailure(path, f'missing key {missing[0]!r} (it has '
                               + ', '.join(sorted(keys)) + ')')
-        return {k: np.asarray(data[k]) for k in _FLAT_REQUIRED + optional
-                if k in keys}
+        arrays = {k: np.asarray(data[k]) for k in _FLAT_REQUIRED
+                  + _FLAT_OPTIONAL if k in keys}
     except (OSError, ValueError, EOFError) as e:
       raise ImportFailure(path, f'not a readable .npz file (truncated or '
                           f'corrupt): {e}') from None
+    yield from _flat_episodes(path, arrays)
+    return
   with _h5py_file(path) as h5:
-    arrays = {k: _read_array(path, h5, k) for k in _FLAT_REQUIRED}
-    for k in optional:
-      if k in h5:
-        arrays[k] = _read_array(path, h5, k)
-  return arrays
+    for key in _FLAT_REQUIRED:
+      if key not in h5:
+        raise ImportFailure(path, f'missing key {key!r} (it has '
+                            + ', '.join(sorted(h5.keys())) + ')')
+    yield from _flat_episodes(path, {k: h5[k] for k in _FLAT_REQUIRED
+                                     + _FLAT_OPTIONAL if k in h5})
 
 
 def _text(value) -> str:
   return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _episodes_of_flat(path: str, arrays: Dict[str, np.ndarray]
-                      ) -> List[SourceEpisode]:
+def _flat_episodes(path: str, arrays) -> Iterator[SourceEpisode]:
+  """The episodes of flat arrays (HDF5 datasets or NumPy arrays), each
+  read when it is reached; only the per-row end flags are read whole."""
   n = len(arrays['observations'])
   if n == 0:
     raise ImportFailure(path, "empty: no rows in 'observations'")
@@ -137,36 +154,37 @@ def _episodes_of_flat(path: str, arrays: Dict[str, np.ndarray]
     if len(array) != n:
       raise ImportFailure(path, f'{key!r} has {len(array)} rows, '
                           f"'observations' {n}")
-  terminals = arrays['terminals'].astype(bool).reshape(n)
-  timeouts = arrays.get('timeouts', np.zeros(n)).astype(bool).reshape(n)
+  terminals = _rows(path, 'terminals', arrays['terminals']).astype(
+      bool).reshape(n)
+  timeouts = (_rows(path, 'timeouts', arrays['timeouts']).astype(
+      bool).reshape(n) if 'timeouts' in arrays else np.zeros(n, bool))
   ends = np.flatnonzero(terminals | timeouts)
   if not len(ends) or ends[-1] != n - 1:
     ends = np.append(ends, n - 1)
-  next_observations = arrays.get('next_observations')
-  tags = arrays.get('infos/behaviour')
-  found, start = [], 0
+  def rows(key, start, stop):
+    return _rows(path, key, arrays[key], start, stop)
+  start = 0
   for stop in ends:  # rows start … stop, inclusive
     terminal = bool(terminals[stop])
-    if next_observations is not None:
-      observations = np.concatenate([arrays['observations'][start:stop + 1],
-                                     next_observations[stop:stop + 1]])
+    observations = rows('observations', start, stop + 1)
+    if 'next_observations' in arrays:
+      observations = np.concatenate(
+          [observations, rows('next_observations', stop, stop + 1)])
       last = stop + 1
     elif terminal:
-      observations = np.concatenate([arrays['observations'][start:stop + 1],
-                                     arrays['observations'][stop:stop + 1]])
+      observations = np.concatenate([observations, observations[-1:]])
       last = stop + 1
     else:
-      observations = arrays['observations'][start:stop + 1]
       last = stop
     if last > start:
-      found.append(SourceEpisode(
-          observations=observations, actions=arrays['actions'][start:last],
-          rewards=arrays['rewards'][start:last].reshape(-1),
+      yield SourceEpisode(
+          observations=observations, actions=rows('actions', start, last),
+          rewards=rows('rewards', start, last).reshape(-1),
           terminated=terminal,
-          behaviour=None if tags is None else _text(tags[start]),
-          rows=(start, stop + 1)))
+          behaviour=(_text(rows('infos/behaviour', start, start + 1)[0])
+                     if 'infos/behaviour' in arrays else None),
+          rows=(start, stop + 1))
     start = stop + 1
-  return found
 
 
 def _minari_file(path: str) -> str:
@@ -205,10 +223,10 @@ def source_env_name(path: str, fmt: str) -> Optional[str]:
   return None
 
 
-def _minari_episodes(path: str) -> List[SourceEpisode]:
+def _minari_episodes(path: str) -> Iterator[SourceEpisode]:
   path = _minari_file(path)
   tag = _minari_metadata(path).get('dataset_id')
-  found, row = [], 0
+  row = 0
   with _h5py_file(path) as h5:
     names = sorted((k for k in h5.keys() if k.startswith('episode_')),
                    key=lambda k: int(k.split('_')[-1]))
@@ -230,18 +248,17 @@ def _minari_episodes(path: str) -> List[SourceEpisode]:
           raise ImportFailure(where, f'{key!r} has {len(arrays[key])} rows, '
                               f"'actions' {t}")
       behaviour = group.attrs.get('behaviour', tag)
-      found.append(SourceEpisode(
+      yield SourceEpisode(
           observations=arrays['observations'], actions=arrays['actions'],
           rewards=arrays['rewards'].reshape(-1),
           terminated=bool(t and arrays['terminations'][-1]),
           behaviour=None if behaviour is None else _text(behaviour),
-          rows=(row, row + t)))
+          rows=(row, row + t))
       row += t
-  return found
 
 
-def _d3rlpy_episodes(path: str) -> List[SourceEpisode]:
-  found, row = [], 0
+def _d3rlpy_episodes(path: str) -> Iterator[SourceEpisode]:
+  row = 0
   with _h5py_file(path) as h5:
     version = _text(_read_array(path, h5, 'version')[()])
     if version != '2.1':
@@ -268,23 +285,27 @@ def _d3rlpy_episodes(path: str) -> List[SourceEpisode]:
       else:
         last = t - 1
       if last > 0:
-        found.append(SourceEpisode(observations, actions[:last],
-                                   rewards[:last], terminated, None,
-                                   (row, row + t)))
+        yield SourceEpisode(observations, actions[:last], rewards[:last],
+                            terminated, None, (row, row + t))
       row += t
-  return found
 
 
-def read_source(path: str, fmt: str) -> List[SourceEpisode]:
-  """The episodes of a source file; ImportFailure names what is wrong."""
-  if fmt in ('d4rl', 'npz'):
-    return _episodes_of_flat(path, _flat_arrays(path, fmt))
-  if fmt == 'minari':
-    return _minari_episodes(path)
-  if fmt == 'd3rlpy':
-    return _d3rlpy_episodes(path)
-  raise ValueError(f'unknown format {fmt!r}; one of '
-                   + ', '.join(IMPORT_FORMATS))
+class Source:
+  """A source file's episodes, read one at a time on each pass over it (an
+  import checks every episode before it writes the first)."""
+
+  def __init__(self, path: str, fmt: str):
+    if fmt not in IMPORT_FORMATS:
+      raise ValueError(f'unknown format {fmt!r}; one of '
+                       + ', '.join(IMPORT_FORMATS))
+    self.path, self.fmt = path, fmt
+
+  def __iter__(self) -> Iterator[SourceEpisode]:
+    if self.fmt in ('d4rl', 'npz'):
+      return _flat_source(self.path, self.fmt)
+    if self.fmt == 'minari':
+      return _minari_episodes(self.path)
+    return _d3rlpy_episodes(self.path)
 
 
 # --- checking ----------------------------------------------------------------
@@ -292,20 +313,25 @@ def read_source(path: str, fmt: str) -> List[SourceEpisode]:
 
 @dataclasses.dataclass
 class Checked:
-  """What the checks kept and changed."""
-  episodes: List[SourceEpisode]
-  dropped_nonfinite: int = 0  # episodes
-  clipped_actions: int = 0  # action values
+  """What the checks found: the episodes to write and what changes."""
+  kept: int
+  dropped: FrozenSet[int]  # episodes (by order in the file) to leave out
+  clipped_actions: int  # action values outside the bounds, to clip
 
 
-def check(path: str, found: List[SourceEpisode], spec: episodes_lib.DatasetSpec,
+def check(source: Source, spec: episodes_lib.DatasetSpec,
           drop_nonfinite: bool = False, clip_actions: bool = False) -> Checked:
-  """Refuses (ImportFailure) episodes that do not fit the environment's
-  spec; non-finite episodes are refused or, with `drop_nonfinite`, dropped;
-  actions out of bounds refused or, with `clip_actions`, clipped."""
-  if not found:
-    raise ImportFailure(path, 'no episode with a transition in it')
-  for episode in found:
+  """One pass over the source: refuses (ImportFailure) episodes that do not
+  fit the environment's spec, non-finite episodes unless `drop_nonfinite`,
+  actions out of bounds unless `clip_actions`."""
+  path = source.path
+  low = np.asarray(spec.action_minimum, np.float32)
+  high = np.asarray(spec.action_maximum, np.float32)
+  count, dropped = 0, set()
+  bad_count, bad_field, bad_row = 0, None, None
+  outside, outside_row = 0, None
+  for index, episode in enumerate(source):
+    count += 1
     for name, shape in (('observations', spec.observation_shape),
                         ('actions', spec.action_shape)):
       got = tuple(getattr(episode, name).shape[1:])
@@ -313,10 +339,6 @@ def check(path: str, found: List[SourceEpisode], spec: episodes_lib.DatasetSpec,
         raise ImportFailure(path, f'{name!r} rows have shape {got} (row '
                             f'{episode.rows[0]} on), but {spec.env_id} has '
                             f'{tuple(shape)}')
-  kept, dropped = [], 0
-  bad_count, bad_field, bad_row = 0, None, None
-  for episode in found:
-    bad = False
     for name in ('observations', 'actions', 'rewards'):
       values = getattr(episode, name)
       try:
@@ -325,39 +347,31 @@ def check(path: str, found: List[SourceEpisode], spec: episodes_lib.DatasetSpec,
         raise ImportFailure(path, f'{name!r} is not numeric '
                             f'({values.dtype})') from None
       if not finite.all():
-        bad = True
+        dropped.add(index)
         bad_count += int((~finite).sum())
         row = episode.rows[0] + int(np.argwhere(~finite)[0][0])
         if bad_row is None or row < bad_row:
           bad_field, bad_row = name, row
-    if bad:
-      dropped += 1
-    else:
-      kept.append(episode)
+    if index not in dropped:
+      out = (episode.actions < low - 1e-6) | (episode.actions > high + 1e-6)
+      if out.any():
+        outside += int(out.sum())
+        if outside_row is None:
+          outside_row = episode.rows[0] + int(np.argwhere(out)[0][0])
+  if not count:
+    raise ImportFailure(path, 'no episode with a transition in it')
   if bad_count and not drop_nonfinite:
     raise ImportFailure(path, f'{bad_count} NaN or infinite values, the '
                         f'first in {bad_field!r} at row {bad_row} '
                         '(--drop-nonfinite drops those episodes)')
-  if not kept:
+  if len(dropped) == count:
     raise ImportFailure(path, 'every episode holds NaN or infinite values')
-  low = np.asarray(spec.action_minimum, np.float32)
-  high = np.asarray(spec.action_maximum, np.float32)
-  outside, first_row = 0, None
-  for episode in kept:
-    out = (episode.actions < low - 1e-6) | (episode.actions > high + 1e-6)
-    if out.any():
-      outside += int(out.sum())
-      if first_row is None:
-        first_row = episode.rows[0] + int(np.argwhere(out)[0][0])
   if outside and not clip_actions:
     raise ImportFailure(path, f"{outside} 'actions' values outside "
                         f'{spec.env_id}\'s bounds [{low.min():g}, '
-                        f'{high.max():g}], the first at row {first_row} '
+                        f'{high.max():g}], the first at row {outside_row} '
                         '(--clip-actions clips them)')
-  if outside:
-    for episode in kept:
-      episode.actions = np.clip(episode.actions, low, high)
-  return Checked(kept, dropped, outside)
+  return Checked(count - len(dropped), frozenset(dropped), outside)
 
 
 # --- writing -----------------------------------------------------------------
@@ -383,8 +397,8 @@ def import_file(path: str, fmt: str, env_id: str, out: str,
   _require_new_output(out)
   env = environments.make(env_id, seed=0)
   spec = episodes_lib.DatasetSpec.from_environment(env_id, env)
-  checked = check(path, read_source(path, fmt), spec, drop_nonfinite,
-                  clip_actions)
+  source = Source(path, fmt)
+  checked = check(source, spec, drop_nonfinite, clip_actions)
   named = source_env_name(path, fmt)
   if progress and named and env_id.startswith('gym:') and (
       named.split('-')[0].lower() == env_id[4:].split('-')[0].lower()
@@ -393,12 +407,17 @@ def import_file(path: str, fmt: str, env_id: str, out: str,
              f'(and scores) may differ from those of {named}')
   default_tag = behaviour or os.path.splitext(
       os.path.basename(os.path.normpath(path)))[0]
+  low = np.asarray(spec.action_minimum, np.float32)
+  high = np.asarray(spec.action_maximum, np.float32)
   writer = episodes_lib.EpisodeWriter(out, env_id, env)
-  total = len(checked.episodes)
+  total, i = checked.kept, 0
   report_every = max(1, total // 10)
   try:
-    for i, episode in enumerate(checked.episodes):
+    for index, episode in enumerate(source):
+      if index in checked.dropped:
+        continue
       observations = episode.observations.astype(np.float32)
+      actions = np.clip(episode.actions, low, high).astype(np.float32)
       writer.begin_episode(dm_env.restart(observations[0]),
                            behaviour=episode.behaviour or default_tag)
       t = len(episode.actions)
@@ -411,11 +430,12 @@ def import_file(path: str, fmt: str, env_id: str, out: str,
           timestep = dm_env.termination(reward, observation)
         else:
           timestep = dm_env.truncation(reward, observation)
-        writer.append(episode.actions[step].astype(np.float32), timestep)
+        writer.append(actions[step], timestep)
       writer.end_episode(source=os.path.abspath(path), source_format=fmt,
                          source_rows=list(map(int, episode.rows)))
-      if progress and ((i + 1) % report_every == 0 or i + 1 == total):
-        progress(f'imported {i + 1}/{total} episodes')
+      i += 1
+      if progress and (i % report_every == 0 or i == total):
+        progress(f'imported {i}/{total} episodes')
   finally:
     writer.close()
   return checked

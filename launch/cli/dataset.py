@@ -156,12 +156,12 @@ def import_dataset(args: argparse.Namespace) -> int:
       args.source, args.format, args.env, args.out, behaviour=args.behaviour,
       drop_nonfinite=args.drop_nonfinite, clip_actions=args.clip_actions)
   notes = []
-  if checked.dropped_nonfinite:
-    notes.append(f'dropped {checked.dropped_nonfinite} episodes with NaN or '
+  if checked.dropped:
+    notes.append(f'dropped {len(checked.dropped)} episodes with NaN or '
                  'infinite values')
   if checked.clipped_actions:
     notes.append(f'clipped {checked.clipped_actions} action values')
-  print(f'wrote {len(checked.episodes)} episodes to {args.out}'
+  print(f'wrote {checked.kept} episodes to {args.out}'
         + (f' ({"; ".join(notes)})' if notes else ''))
   print(summary.format_summary(summary.summarize(args.out)))
   return 0

@@ -445,8 +445,9 @@ def export(directory: str, fmt: str, out: str,
            progress: Optional[Callable[[str], None]] = print) -> int:
   """Writes every episode of a dataset to `out`, atomically: D4RL's flat
   arrays (with next_observations and infos/behaviour) as an HDF5 file
-  (d4rl) or .npz (npz), or an RLDS directory (rlds). Returns the number of
-  transitions."""
+  (d4rl, appended an episode at a time) or .npz (npz, held whole: np.savez
+  takes whole arrays), or an RLDS directory (rlds, an episode at a time).
+  Returns the number of transitions."""
   if fmt not in EXPORT_FORMATS:
     raise ValueError(f'unknown export format {fmt!r}; one of '
                      + ', '.join(EXPORT_FORMATS))
@@ -459,39 +460,53 @@ def export(directory: str, fmt: str, out: str,
                                     'new file or directory')
   if fmt == 'rlds':
     return _export_rlds(spec, paths, out)
-  parts = {k: [] for k in ('observations', 'actions', 'rewards', 'terminals',
-                           'timeouts', 'next_observations', 'behaviour')}
+  partial = out + '.partial'
+  if fmt == 'npz':  # np.savez takes whole arrays: they are held
+    parts = {}
+    for rows in _flat_rows_of(paths, progress):
+      for key, value in rows.items():
+        parts.setdefault(key, []).append(value)
+    arrays = {k: np.concatenate(v) for k, v in parts.items()}
+    with open(partial, 'wb') as f:
+      np.savez(f, **arrays)
+    os.replace(partial, out)
+    return len(arrays['rewards'])
+  import h5py  # pylint: disable=g-import-not-at-top
+  total = 0
+  with h5py.File(partial, 'w') as h5:  # appended an episode at a time
+    h5.attrs['env_id'] = spec.env_id
+    for rows in _flat_rows_of(paths, progress):
+      t = len(rows['rewards'])
+      for key, value in rows.items():
+        if key not in h5:
+          h5.create_dataset(
+              key, shape=(0,) + value.shape[1:],
+              maxshape=(None,) + value.shape[1:], chunks=True,
+              dtype=(h5py.string_dtype() if key == 'infos/behaviour'
+                     else value.dtype))
+        h5[key].resize(total + t, axis=0)
+        h5[key][total:total + t] = value
+      total += t
+  os.replace(partial, out)
+  return total
+
+
+def _flat_rows_of(paths: List[str], progress) -> Iterator[Dict[str, np.ndarray]]:
+  """D4RL's flat arrays of each episode in turn."""
   for i, path in enumerate(paths):
     episode = episodes_lib.read_episode(path)
     t = episode.num_transitions
-    parts['observations'].append(episode.observation[:-1])
-    parts['next_observations'].append(episode.observation[1:])
-    parts['actions'].append(episode.action[:-1])
-    parts['rewards'].append(episode.reward[:-1])
     terminals = episode.discount[:-1] == 0
-    parts['terminals'].append(terminals)
     timeouts = np.zeros(t, bool)
     timeouts[-1] = not terminals[-1]
-    parts['timeouts'].append(timeouts)
-    parts['behaviour'].append(
-        np.array([episode.metadata.get('behaviour', '')] * t, dtype='S'))
+    yield {'observations': episode.observation[:-1],
+           'next_observations': episode.observation[1:],
+           'actions': episode.action[:-1], 'rewards': episode.reward[:-1],
+           'terminals': terminals, 'timeouts': timeouts,
+           'infos/behaviour': np.array(
+               [episode.metadata.get('behaviour', '')] * t, dtype='S')}
     if progress and (i + 1) % max(1, len(paths) // 10) == 0:
       progress(f'read {i + 1}/{len(paths)} episodes')
-  arrays = {k: np.concatenate(v) for k, v in parts.items()}
-  behaviour = arrays.pop('behaviour')
-  partial = out + '.partial'
-  if fmt == 'npz':
-    with open(partial, 'wb') as f:
-      np.savez(f, **arrays, **{'infos/behaviour': behaviour})
-  else:
-    import h5py  # pylint: disable=g-import-not-at-top
-    with h5py.File(partial, 'w') as h5:
-      for key, value in arrays.items():
-        h5.create_dataset(key, data=value)
-      h5.create_dataset('infos/behaviour', data=behaviour)
-      h5.attrs['env_id'] = spec.env_id
-  os.replace(partial, out)
-  return len(arrays['rewards'])
 
 
 def _export_rlds(spec: episodes_lib.DatasetSpec, paths: List[str],

@@ -12,7 +12,8 @@ loop), the machine's cores. d3rlpy runs in its own virtual environment
   awac   actor 256-256, two critics 256-256-256 (the sizes d3rlpy was
          measured at in DESIGN.md), one value sample, λ = 1.
   bcq    VAE 256-256 (d3rlpy: one imitator encoder factory for both
-         halves), latent 64, perturbation 256-256 of Φ = 0.25, two critics
+         halves), latent 64 (d3rlpy fixes it at 2 × the action size: 12),
+         perturbation 256-256 of Φ = 0.25, two critics
          256-256-256, λ = 0.75, 10 decoded samples in the target (d3rlpy's
          n_action_samples, which it also uses there; its default is 100).
   bear   ours is `bear_mmd` (the MMD BEAR d3rlpy implements): policy 256-256,
@@ -68,7 +69,7 @@ elif algo == 'bcq':
   learner = d3rlpy.algos.BCQConfig(
       batch_size=batch, actor_encoder_factory=vector(actor),
       critic_encoder_factory=vector(critic),
-      imitator_encoder_factory=vector(actor), latent_size=64,
+      imitator_encoder_factory=vector(actor),
       action_flexibility=0.25, n_critics=2, lam=0.75, n_action_samples=10)
 else:
   learner = d3rlpy.algos.BEARConfig(

@@ -52,6 +52,22 @@ def compiled(function, jit_compile: bool):
   return tf.function(function, jit_compile=jit_compile, autograph=False)
 
 
+def copy_networks(pairs) -> tf.Tensor:
+  """target ← source, variable by variable, for each (source, target)
+  network pair; True (a branch of `copy_every`'s tf.cond)."""
+  for source, target in pairs:
+    for s, t in zip(source.variables, target.variables):
+      t.assign(s)
+  return tf.constant(True)
+
+
+def copy_every(step: tf.Variable, period: int, pairs) -> None:
+  """Inside a traced step: copies the target networks every `period`
+  steps (ABM paper Table 1's period 200, which BCQ and BEAR follow here)."""
+  tf.cond(tf.equal(step % period, 0), lambda: copy_networks(pairs),
+          lambda: tf.constant(False))
+
+
 # Beside the checkpoint: the step it holds and whether the run finished
 # (read without TensorFlow: launch/run.py).
 STATE_FILE = 'state.json'

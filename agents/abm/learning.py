@@ -298,15 +298,10 @@ class ABMLearner(base.StepLoopLearner):
     del tape
 
     self._num_steps.assign_add(1)
-    def update_targets():
-      for source, target_network in ((self._policy, self._target_policy),
-                                     (self._prior, self._target_prior),
-                                     (self._critic, self._target_critic)):
-        for s, t in zip(source.variables, target_network.variables):
-          t.assign(s)
-      return tf.constant(True)
-    tf.cond(tf.equal(self._num_steps % config.target_update_period, 0),
-            update_targets, lambda: tf.constant(False))
+    base.copy_every(self._num_steps, config.target_update_period,
+                    ((self._policy, self._target_policy),
+                     (self._prior, self._target_prior),
+                     (self._critic, self._target_critic)))
     stats = {}
     if prior is not None:
       stats.update(prior.stats)

@@ -49,9 +49,7 @@ class AWACLearner(base.StepLoopLearner):
     tf2_utils.create_variables(self._policy, [observation])
     for critic in self._critics + self._target_critics:
       tf2_utils.create_variables(critic, [observation, action])
-    for critic, target in zip(self._critics, self._target_critics):
-      for s, t in zip(critic.variables, target.variables):
-        t.assign(s)
+    base.copy_networks(zip(self._critics, self._target_critics))
     self._policy_optimizer = snt.optimizers.Adam(config.policy_learning_rate)
     self._critic_optimizer = snt.optimizers.Adam(config.critic_learning_rate)
     self._num_steps = tf.Variable(0, dtype=tf.int64, trainable=False)

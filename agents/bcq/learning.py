@@ -68,7 +68,7 @@ class BCQLearner(base.StepLoopLearner):
     self._sources_and_targets = (
         [(perturbation, self._target_perturbation)]
         + list(zip(self._critics, self._target_critics)))
-    self._copy_targets()
+    base.copy_networks(self._sources_and_targets)
     self._vae_optimizer = snt.optimizers.Adam(config.learning_rate)
     self._perturbation_optimizer = snt.optimizers.Adam(config.learning_rate)
     self._critic_optimizer = snt.optimizers.Adam(config.learning_rate)
@@ -86,12 +86,6 @@ class BCQLearner(base.StepLoopLearner):
              critic_optimizer=self._critic_optimizer,
              num_steps=self._num_steps))
     self._step_fn = base.compiled(self._step, config.jit_compile)
-
-  def _copy_targets(self):
-    for source, target in self._sources_and_targets:
-      for s, t in zip(source.variables, target.variables):
-        t.assign(s)
-    return tf.constant(True)
 
   def _target(self, data: shared_losses.Transitions) -> tf.Tensor:
     """y = r + γ d max_j [λ min_k + (1 − λ) max_k] Q'_k(s', a_j)."""
@@ -134,8 +128,8 @@ class BCQLearner(base.StepLoopLearner):
       optimizer.apply(tape.gradient(loss, variables), variables)
     del tape
     self._num_steps.assign_add(1)
-    tf.cond(tf.equal(self._num_steps % config.target_update_period, 0),
-            self._copy_targets, lambda: tf.constant(False))
+    base.copy_every(self._num_steps, config.target_update_period,
+                    self._sources_and_targets)
     return {'vae_loss': vae_loss, 'reconstruction_loss': reconstruction,
             'kl': kl, 'critic_loss': critic_loss,
             'policy_loss': perturbation_loss, 'q_mean': tf.reduce_mean(q[0]),

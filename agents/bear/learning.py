@@ -62,7 +62,7 @@ class BEARLearner(base.StepLoopLearner):
     self._sources_and_targets = (
         [(self._policy, self._target_policy)]
         + list(zip(self._critics, self._target_critics)))
-    self._copy_targets()
+    base.copy_networks(self._sources_and_targets)
     self._policy_optimizer = snt.optimizers.Adam(config.learning_rate)
     self._prior_optimizer = snt.optimizers.Adam(config.learning_rate)
     self._critic_optimizer = snt.optimizers.Adam(config.learning_rate)
@@ -84,12 +84,6 @@ class BEARLearner(base.StepLoopLearner):
       saved[f'target_critic_{k + 1}'] = target
     self._checkpointer = self._make_checkpointer(checkpoint_dir, saved)
     self._step_fn = base.compiled(self._step, config.jit_compile)
-
-  def _copy_targets(self):
-    for source, target in self._sources_and_targets:
-      for s, t in zip(source.variables, target.variables):
-        t.assign(s)
-    return tf.constant(True)
 
   def _q_of_samples(self, critics, states, actions) -> tf.Tensor:
     """Q_k(s, a_j) of each critic, [K, n, T], for actions [n, T, A]."""
@@ -147,8 +141,8 @@ class BEARLearner(base.StepLoopLearner):
     del tape
     self._multiplier.assign(tf.maximum(self._multiplier, config.min_dual))
     self._num_steps.assign_add(1)
-    tf.cond(tf.equal(self._num_steps % config.target_update_period, 0),
-            self._copy_targets, lambda: tf.constant(False))
+    base.copy_every(self._num_steps, config.target_update_period,
+                    self._sources_and_targets)
     return {'critic_loss': critic_loss, 'prior_loss': prior_loss,
             'policy_loss': policy_loss, 'q_mean': tf.reduce_mean(q[0]),
             f'{config.constraint}_to_prior': tf.reduce_mean(divergence),

@@ -7,6 +7,8 @@ is made of the losses it shares with the ABM prior and AWR (agents/losses.py).
 
 import tensorflow as tf
 
+from abmrl.agents import losses as shared_losses
+
 
 def twin_td_loss(q1: tf.Tensor, q2: tf.Tensor, reward: tf.Tensor,
                  discount: tf.Tensor, next_q1: tf.Tensor, next_q2: tf.Tensor,
@@ -18,8 +20,7 @@ def twin_td_loss(q1: tf.Tensor, q2: tf.Tensor, reward: tf.Tensor,
   """
   target = tf.stop_gradient(
       reward + gamma * discount * tf.minimum(next_q1, next_q2))
-  return (tf.reduce_mean(tf.square(q1 - target)) +
-          tf.reduce_mean(tf.square(q2 - target)))
+  return shared_losses.critic_loss([q1, q2], target)
 
 
 def l2_penalty(variables, coefficient: float) -> tf.Tensor:

@@ -36,7 +36,7 @@ class BCQBuilder(builders.AgentBuilder):
     return dict(
         encoder=networks.Encoder(
             spec.mlp(2 * config.latent_size, config.encoder_layer_sizes,
-                     'encoder_mlp'), config.latent_size),
+                     'encoder_mlp')),
         decoder=decoder, perturbation=perturbation,
         critic_networks=[critic, spec.critic(config.critic_layer_sizes)],
         action_size=spec.action_size)

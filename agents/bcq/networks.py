@@ -36,10 +36,9 @@ class _Bounded(snt.Module):
 class Encoder(snt.Module):
   """(s, a) -> (μ, σ) of q(z|s, a); log σ clipped to [−4, 15] (official)."""
 
-  def __init__(self, mlp: snt.Module, latent_size: int, name: str = 'encoder'):
+  def __init__(self, mlp: snt.Module, name: str = 'encoder'):
     super().__init__(name=name)
     self._mlp = mlp  # output 2·latent_size
-    self.latent_size = latent_size
 
   def __call__(self, observation, action) -> Tuple[tf.Tensor, tf.Tensor]:
     mean, log_std = tf.split(self._mlp(observation, action), 2, axis=-1)

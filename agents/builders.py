@@ -96,6 +96,16 @@ class AgentBuilder:
   # Keyword arguments that fix the config_class's fields for this agent
   # (an ABM variant's prior and improvement step).
   fixed: Mapping[str, Any] = {}
+  # The agent learns a model that rollout nodes sample (MABE, MOPO): the
+  # program adds the model table and the rollout nodes, and gives the
+  # learner held-out transitions and its RL batches (`make_learner`).
+  model_based: bool = False
+
+  def check(self, config) -> str:
+    """What in the run configuration (a launch/config.py TrainConfig) this
+    agent cannot run with, as one line naming the flag; '' if nothing."""
+    del config
+    return ''
 
   @property
   def learner_class(self) -> type:
@@ -122,15 +132,17 @@ class AgentBuilder:
     raise NotImplementedError
 
   def make_learner(self, config, spec: NetworkSpec, dataset, counter, logger,
-                   checkpoint_dir: Optional[str], max_steps: Optional[int]):
+                   checkpoint_dir: Optional[str], max_steps: Optional[int],
+                   **inputs):
     """The learner, with networks built from `spec`, fed by `dataset`, saving
-    to (and resuming from) `checkpoint_dir`, stopping after `max_steps`."""
+    to (and resuming from) `checkpoint_dir`, stopping after `max_steps`;
+    `inputs`: what a `model_based` agent's learner takes besides."""
     config = compiled_for(config, spec)
     return self.learner_class(
         config=config, dataset=dataset,
         observation_size=spec.observation_size, counter=counter,
         logger=logger, checkpoint_dir=checkpoint_dir, max_steps=max_steps,
-        **self.learner_networks(config, spec))
+        **self.learner_networks(config, spec), **inputs)
 
   def restore_policy(self, config, variable_key: str, spec: NetworkSpec,
                      observation_spec, checkpoint_dir: str) -> 'snt.Module':

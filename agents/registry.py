@@ -10,6 +10,7 @@ from typing import List
 
 from abmrl.agents.abm import config as abm_config
 from abmrl.agents.bear import config as bear_config
+from abmrl.agents.mabe import config as mabe_config
 
 _BUILDER_MODULES = {
     'bm': 'abmrl.agents.bm.builder',
@@ -18,6 +19,7 @@ _BUILDER_MODULES = {
     'awr': 'abmrl.agents.awr.builder',
     'bcq': 'abmrl.agents.bcq.builder',
     **{name: 'abmrl.agents.bear.builder' for name in bear_config.VARIANTS},
+    **{name: 'abmrl.agents.mabe.builder' for name in mabe_config.VARIANTS},
 }
 
 

@@ -28,7 +28,7 @@ import re
 import shutil
 import sys
 import uuid
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import dm_env
 from dm_env import specs
@@ -295,6 +295,59 @@ def list_episodes(directory: str,
     paths.extend(os.path.join(tag_dir, n)
                  for n in _episode_names(tag_dir)[:first_episodes])
   return paths
+
+
+def holdout_split(paths: List[str], fraction: float
+                  ) -> Tuple[List[str], List[str]]:
+  """(kept, held out): every ⌈1/fraction⌉-th episode of the sorted list
+  `paths` is held out (at least one, never all), so every behaviour tag
+  gives its share and the split is the same in every node and rerun."""
+  if not fraction or len(paths) < 2:
+    return list(paths), []
+  stride = max(1, int(np.ceil(1. / fraction)))
+  held = set(range(0, len(paths), stride))
+  if len(held) == len(paths):
+    held.discard(len(paths) - 1)
+  return ([p for i, p in enumerate(paths) if i not in held],
+          [p for i, p in enumerate(paths) if i in held])
+
+
+def held_out_transitions(directory: str, fraction: float,
+                         first_episodes: Optional[int] = None,
+                         relabelling=None,
+                         max_transitions: int = 20_000,
+                         seed: int = 0) -> Dict[str, np.ndarray]:
+  """The held-out episodes' transitions {observation, action, reward,
+  discount, next_observation}, [V, ...], at most `max_transitions` of them
+  (a random subset), for a learner's validation (MABE's model and prior).
+  `relabelling`: an (observation_fn, reward_fn) pair applied first."""
+  _, held = holdout_split(list_episodes(directory, first_episodes), fraction)
+  parts = {name: [] for name in ('observation', 'action', 'reward',
+                                 'discount', 'next_observation')}
+  for path in held:
+    try:
+      episode = read_episode(path)
+    except BadEpisode:
+      continue  # the restorers name it; validation does without
+    if relabelling is not None:
+      episode = relabelled(episode, relabelling[1], relabelling[0])
+    if non_finite_rows(episode):
+      continue
+    parts['observation'].append(episode.observation[:-1])
+    parts['next_observation'].append(episode.observation[1:])
+    for name in ('action', 'reward', 'discount'):
+      parts[name].append(getattr(episode, name)[:-1])
+  if not parts['observation']:
+    raise DatasetError(f'{directory}: no readable held-out episode (of '
+                       f'{len(held)}) to validate on')
+  joined = {name: np.concatenate(p).astype(np.float32)
+            for name, p in parts.items()}
+  rows = len(joined['reward'])
+  if rows > max_transitions:
+    keep = np.sort(np.random.default_rng(seed).choice(
+        rows, max_transitions, replace=False))
+    joined = {name: x[keep] for name, x in joined.items()}
+  return joined
 
 
 def _episode_names(tag_dir: str) -> List[str]:

@@ -19,6 +19,7 @@ from abmrl.datasets import episodes as episodes_lib
 
 SNIPPET_TABLE = 'snippets'
 ONLINE_TABLE = 'online'  # online actors' snippets (fine-tuning)
+MODEL_TABLE = 'model'  # model rollouts' transitions (MABE, MOPO)
 SNIPPET_FIELDS = ('observation', 'action', 'reward', 'discount')
 
 

@@ -89,13 +89,18 @@ class Restorer:
                first_episodes: Optional[int] = None,
                relabellings: Optional[Sequence[Tuple[Callable, Callable]]]
                = None,
-               whole_episodes: bool = False):
-    """`relabellings`: (observation_fn, reward_fn) pairs; each episode read
+               whole_episodes: bool = False,
+               holdout_fraction: float = 0.0):
+    """`holdout_fraction`: the episodes `episodes.holdout_split` holds out
+    are never restored (a learner validates on them).
+
+    `relabellings`: (observation_fn, reward_fn) pairs; each episode read
     is restored once per pair, relabelled with it (`episodes.relabelled`):
     one pair retargets data to another task, a multi-task environment's
     pairs insert every transition once per task."""
-    self._files = episodes_lib.list_episodes(
-        dataset_dir, first_episodes)[shard_index::num_shards]
+    self._files = episodes_lib.holdout_split(
+        episodes_lib.list_episodes(dataset_dir, first_episodes),
+        holdout_fraction)[0][shard_index::num_shards]
     self._dataset_dir = dataset_dir
     self._replay = replay
     self._table = table

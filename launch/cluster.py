@@ -4,7 +4,9 @@ of them runs each program node, and how a cluster run fails.
 Placement is pure logic over a description of the cluster, so it is tested without one.
 Defaults: the learner on a node with a GPU if the cluster has one, else on
 the head; replay with the learner; restorers spread over every node (each
-reads its shard of the episode files); everything else on the head.
+reads its shard of the episode files), and so are model-rollout nodes
+(more of them, more model data per learner step); everything else on the
+head.
 `--placement group=RESOURCE,...` puts a group on the nodes that have that
 Ray resource (e.g. a custom resource per host, `ray start --resources
 '{"host2": 1}'`), spread over them when there are several.
@@ -80,7 +82,7 @@ def place(groups: Mapping[str, int], nodes: Sequence[ClusterNode],
       return having
     if group == 'learner':
       return gpus[:1] or [head]
-    if group == 'restorer':
+    if group in ('restorer', 'rollout'):
       return ordered
     return [head]
 

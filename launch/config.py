@@ -72,6 +72,10 @@ class DataConfig:
       'run directory as observation_stats.npz (recommended for sawyer:*, '
       'whose observations mix N·m torques with mm offsets)')
   restorers: int = _option(2, 'restorer processes')
+  holdout_fraction: float = _option(
+      0.0, 'share of the episodes kept from the restorers as a validation '
+      "set for the learner (model-based agents' model and prior stages); "
+      'every 1/X-th episode of the sorted list')
   # Episodes each restorer has open at once, drawing snippets from them in
   # turn (datasets/restorer.py): decorrelates what goes into the table.
   restorer_interleave: int = 8
@@ -245,6 +249,9 @@ class TrainConfig:
   online: OnlineConfig = _option(factory=OnlineConfig)
   evaluation: EvaluationConfig = _option(factory=EvaluationConfig)
   launch: LaunchConfig = _option(factory=LaunchConfig)
+  rollout_nodes: int = _option(
+      1, 'model-based agents (mabe, mopo): model-rollout processes writing '
+      'model transitions to the model table')
   # The agent's hyperparameters: an instance of its builder's config_class
   # (None: the agent's defaults).
   agent_config: Any = None
@@ -322,6 +329,16 @@ class TrainConfig:
     _positive(self.evaluation.every_learner_steps, '--eval-every')
     if self.data.first_episodes is not None:
       _positive(self.data.first_episodes, '--first-episodes')
+    _require(0 <= self.data.holdout_fraction < 1, '--holdout-fraction must '
+             f'be in [0, 1), got {self.data.holdout_fraction}')
+    _positive(self.rollout_nodes, '--rollout-nodes')
+    _require(not self.online.enabled or not self.builder.model_based,
+             f'--offline-steps: {self.agent} learns offline only')
+    _require(self.builder.model_based or not self.data.holdout_fraction,
+             f'--holdout-fraction: {self.agent} has no use for held-out '
+             'episodes (model-based agents do)')
+    message = self.builder.check(self)
+    _require(not message, message)
     replay, online = self.replay, self.online
     k = replay.snippets_per_item
     _require(replay.snippet_length >= 2, '--snippet-length must be at least '

@@ -8,6 +8,12 @@ Training (`build_program`):
   learner ──variables──► evaluator ×E
   counter, stopper
 
+A model-based agent (MABE, MOPO) adds a model table and rollout nodes:
+
+  replay: snippets ──► learner ──policy, model──► rollout ×R ──► replay: model
+     ▲  (stages 1–2; then each batch: real + model snippets)  (start states
+     └── restorer ×K                                          from snippets)
+
 Collection (`build_collect_program`: an online MPO run that logs its data):
 
   replay (Reverb) ◄── actor ×K ──► episodes on disk
@@ -35,6 +41,7 @@ from abmrl.datasets import collect as collect_lib
 from abmrl.datasets import episodes
 from abmrl.datasets import replay as replay_lib
 from abmrl.datasets import restorer as restorer_lib
+from abmrl.datasets import rollout as rollout_lib
 from abmrl import environments
 from abmrl.launch import config as config_lib
 from abmrl.launch import nodes
@@ -60,11 +67,22 @@ def network_spec(env_id: str, spec: episodes.DatasetSpec,
       action_bounds=(tuple(spec.action_minimum), tuple(spec.action_maximum)))
 
 
+def _real_snippets(config: config_lib.TrainConfig) -> int:
+  """A model-based agent's RL batches: snippets from the data's table (the
+  rest from the model table)."""
+  from abmrl.agents.mabe import losses as mabe_losses  # pylint: disable=g-import-not-at-top
+  return mabe_losses.real_batch_size(config.batch_size,
+                                     config.agent_config.real_fraction,
+                                     config.replay.snippets_per_item)
+
+
 def _make_tables(replay: config_lib.ReplayConfig,
                  online: Optional[config_lib.OnlineConfig], batch_size: int,
-                 whole_episodes: bool, spec: episodes.DatasetSpec):
-  """The snippet table, and the online table of a fine-tuning run with
-  separate buffers (`online`: None for a collection run)."""
+                 whole_episodes: bool, spec: episodes.DatasetSpec,
+                 model_table=None):
+  """The snippet table, the online table of a fine-tuning run with separate
+  buffers (`online`: None for a collection run), and a model-based agent's
+  model table (`model_table`: its agent config and model batch size)."""
   table = functools.partial(
       replay_lib.make_snippet_table, spec=spec,
       snippet_length=replay.snippet_length,
@@ -82,6 +100,13 @@ def _make_tables(replay: config_lib.ReplayConfig,
         samples_per_insert=online.samples_per_insert,
         min_size_to_sample=online.min_replay_size,
         batch_size=online.batch_size(batch_size, replay.snippets_per_item)))
+  if model_table is not None:
+    agent_config, model_batch = model_table
+    tables.append(table(
+        replay_lib.MODEL_TABLE, max_size=agent_config.model_replay_size,
+        samples_per_insert=agent_config.model_samples_per_insert,
+        min_size_to_sample=agent_config.model_min_replay_size,
+        batch_size=model_batch))
   return tables
 
 
@@ -98,13 +123,28 @@ def _make_learner(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
   learner_counter = counting.Counter(counter, prefix='', time_delta=0.)
   if online.enabled:
     learner_counter.increment(**{key: 0 for key in _ONLINE_COUNTS})
+  inputs = {}
+  if config.builder.model_based:
+    # The held-out episodes (the restorers skip them) validate the model
+    # and prior stages; RL batches join the data's and the model's tables.
+    real = _real_snippets(config)
+    relabelling = (environments.relabellings(config.env_id)[0]
+                   if config.data.relabel else None)
+    inputs = dict(
+        validation=episodes.held_out_transitions(
+            config.data.dataset_dir, config.data.holdout_fraction,
+            config.data.first_episodes, relabelling, seed=config.seed),
+        rl_dataset=lambda: replay_lib.joined_batches(
+            batches(replay_lib.SNIPPET_TABLE, real),
+            batches(replay_lib.MODEL_TABLE, config.batch_size - real)),
+        real_snippets=real)
   learner = config.builder.make_learner(
       config.agent_config,
       network_spec(config.env_id, spec, config.observation_stats()),
       batches(replay_lib.SNIPPET_TABLE, config.batch_size), learner_counter,
       loggers.make_logger(config.run_dir, 'learner',
                           steps_key='learner_steps'),
-      config.run_dir, config.steps)
+      config.run_dir, config.steps, **inputs)
   learner.checkpoint_every(config.launch.checkpoint_minutes)
   if online.enabled and not online.shared_buffer:
     # From the switch on, each batch joins an offline and an online part.
@@ -183,12 +223,53 @@ def _make_online_actor(config: config_lib.TrainConfig,
       should_start=offline_phase_over, policy_name=config.agent)
 
 
+def _make_rollouts(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
+                   index: int, replay, learner, counter):
+  """A model-rollout node: waits for the learner's RL stage, then writes
+  rollouts of its policy in its model to the model table."""
+  from abmrl.agents.mabe import learning as mabe_learning  # pylint: disable=g-import-not-at-top
+  agent_config, builder = config.agent_config, config.builder
+  networks = network_spec(config.env_id, spec, config.observation_stats())
+  k = config.replay.snippets_per_item
+  starts = iter(replay_lib.make_snippet_dataset(
+      replay.server_address, replay_lib.SNIPPET_TABLE,
+      batch_size=-(-agent_config.rollout_batch // k) * k,
+      snippet_length=config.replay.snippet_length, snippets_per_item=k,
+      prefetch_size=1, num_parallel_calls=1))
+
+  def rl_started() -> bool:
+    stage = learner.get_variables(['stage'])[0][0]
+    return int(stage) >= mabe_learning.RL_STAGE
+
+  return rollout_lib.ModelRollouts(
+      model=builder.make_model(agent_config, networks),
+      policy_network=builder.make_policy(agent_config, 'policy', networks),
+      variable_source=learner,
+      start_states=(batch['observation'][:, 0] for batch in starts),
+      replay=replay, table=replay_lib.MODEL_TABLE,
+      observation_size=spec.observation_shape[0],
+      action_bounds=networks.bounds(),
+      rollout_length=agent_config.rollout_length,
+      rollout_batch=agent_config.rollout_batch,
+      penalty=agent_config.penalty if agent_config.use_penalty else 0.,
+      state_margin=agent_config.state_margin, snippets_per_item=k,
+      variable_update_period=agent_config.rollout_variable_update_period,
+      counter=counter,
+      logger=loggers.make_logger(config.run_dir, f'rollout_{index}',
+                                 time_delta=5.0, print_to_terminal=False),
+      should_start=rl_started, should_stop=nodes.program_stopping)
+
+
 def _add_replay_and_counter(program: lp.Program, config, online,
                             spec: episodes.DatasetSpec):
+  model_table = None
+  if config.builder.model_based:
+    model_table = (config.agent_config,
+                   config.batch_size - _real_snippets(config))
   with program.group('replay'):
     replay = program.add_node(lp.ReverbNode(functools.partial(
         _make_tables, config.replay, online, config.batch_size,
-        config.builder.whole_episodes, spec)))
+        config.builder.whole_episodes, spec, model_table)))
   with program.group('counter'):
     counter = program.add_node(lp.CourierNode(counting.Counter))
   return replay, counter
@@ -215,10 +296,16 @@ def build_program(config: config_lib.TrainConfig,
           relabellings=(environments.relabellings(config.env_id)
                         if config.data.relabel or _num_tasks(config.env_id)
                         else None),
-          whole_episodes=config.whole_episodes))
+          whole_episodes=config.whole_episodes,
+          holdout_fraction=config.data.holdout_fraction))
   with program.group('learner'):
     learner = program.add_node(lp.CourierNode(
         nodes.ServeAfterRun, _make_learner, config, spec, replay, counter))
+  if config.builder.model_based:
+    with program.group('rollout'):
+      for k in range(config.rollout_nodes):
+        program.add_node(lp.PyNode(nodes.run, _make_rollouts, config, spec, k,
+                                   replay, learner, counter))
   if config.online.enabled:
     with program.group('actor'):
       for k in range(config.online.actors):

@@ -50,7 +50,7 @@ def _node_resources():
   resources = {group: local_multi_processing.PythonProcess(
       env={**quiet, **one_thread}) for group in
                ('replay', 'counter', 'restorer', 'evaluator', 'stopper',
-                'actor', 'monitor')}
+                'actor', 'monitor', 'rollout')}
   resources['learner'] = local_multi_processing.PythonProcess(
       env={**quiet, **cuda_library_env()})
   return resources

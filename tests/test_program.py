@@ -361,3 +361,55 @@ def test_bear_program_evaluates_policy_and_prior_and_resumes(
   steps = [r['learner_steps'] for r in rows]
   # The rerun went on from step 12 (the learner logs at most once a second).
   assert steps[-1] == 16 and steps == sorted(steps) and steps.count(1) == 1
+
+
+def test_mabe_program_with_rollout_node_and_model_table_reuses_stages(
+    small_dataset, tmp_path):
+  """MABE through the program: the model and prior stages on the
+  restorers' snippets (validated on held-out episodes), then RL batches of
+  real and model snippets, the model's written by a rollout node; a rerun
+  reuses both finished stages and resumes RL."""
+  run_dir = str(tmp_path / 'run')
+  command = [sys.executable, '-m', 'abmrl.launch.cli', 'train', '--agent',
+             'mabe', '--env', ENV_ID, '--dataset', small_dataset,
+             '--steps', '12', '--restorers', '1', '--eval-episodes', '1',
+             '--eval-every', '100', '--min-replay-size', '100',
+             '--replay-size', '2000', '--snippets-per-item', '8',
+             '--holdout-fraction', '0.25', '--run-dir', run_dir,
+             '--launch', 'test_mt', '--set', 'batch_size=32',
+             '--set', 'policy_layer_sizes=16', '--set', 'prior_layer_sizes=16',
+             '--set', 'critic_layer_sizes=16',
+             '--set', 'model_layer_sizes=32,32',
+             '--set', 'model_weight_decays=0,0,0',
+             '--set', 'model_max_steps=200', '--set', 'model_eval_every=50',
+             '--set', 'q_steps=20', '--set', 'prior_max_steps=40',
+             '--set', 'prior_eval_every=20', '--set', 'rollout_batch=64',
+             '--set', 'model_min_replay_size=64',
+             '--set', 'real_fraction=0.25', '--set', 'jit_compile=false']
+  run_ok(command)
+  result = run_lib.read_result(run_dir)
+  assert result.learner_steps == 12
+  assert sorted(result.final_returns) == ['evaluator_policy_0',
+                                          'evaluator_prior_0']
+  logs = os.path.join(run_dir, 'logs')
+  model_rows = run_lib.read_csv(os.path.join(logs, 'model_validation',
+                                             'logs.csv'))
+  assert [r['model_steps'] for r in model_rows] == [50, 100, 150, 200]
+  assert all(np.isfinite(r['model_validation_mse_6']) for r in model_rows)
+  prior_rows = run_lib.read_csv(os.path.join(logs, 'prior_validation',
+                                             'logs.csv'))
+  assert np.isfinite(prior_rows[-1]['prior_validation_nll'])
+  rows = run_lib.read_csv(os.path.join(logs, 'learner', 'logs.csv'))
+  # Each batch: 8 real snippets (one item) and 24 of the model's.
+  assert rows[-1]['model_transitions'] > 0
+  assert np.isfinite(rows[-1]['model_reward_mean'])
+  assert 'kl_to_prior' in rows[-1] and rows[-1]['beta'] >= 0
+  rollouts = run_lib.read_csv(os.path.join(logs, 'rollout_0', 'logs.csv'))
+  assert rollouts[-1]['model_transitions'] >= rollouts[0]['model_transitions']
+  done = run_ok(command[:command.index('--steps') + 1] + ['16']
+                + command[command.index('--steps') + 2:])
+  assert 'model stage: reusing' in done.stdout + done.stderr
+  assert 'prior stage: reusing' in done.stdout + done.stderr
+  assert run_lib.read_csv(os.path.join(logs, 'model_validation',
+                                      'logs.csv')) == model_rows
+  assert run_lib.read_result(run_dir).learner_steps == 16

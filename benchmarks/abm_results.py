@@ -170,7 +170,8 @@ def main():
   fig, ax = plt.subplots(figsize=(9, 4.5))
   colours = {'abm_mpo': 'tab:red', 'bm_mpo': 'tab:blue', 'mpo': 'tab:green',
              'awac': 'tab:purple', 'awr': 'tab:orange', 'bcq': 'tab:brown',
-             'bear': 'tab:olive', 'bear_mmd': 'tab:cyan'}
+             'bear': 'tab:olive', 'bear_mmd': 'tab:cyan', 'mabe': 'tab:pink',
+             'mabe_flat': 'tab:gray', 'mopo': 'black'}
   grid = np.linspace(0, args.steps, 101)
   for agent, runs in results.items():
     for label in runs[0][1]:

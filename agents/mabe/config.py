@@ -119,6 +119,8 @@ class MABEConfig:
 
 VARIANTS = {
     'mabe': dict(use_prior=True),
+    # The ablation of Fig. 4: the prior of eq. 3, unweighted.
+    'mabe_flat': dict(use_prior=True, weighted_prior=False),
     # MOPO: model-based SAC with the uncertainty penalty, no prior.
     'mopo': dict(use_prior=False),
 }

@@ -587,4 +587,6 @@ class MABELearner(base.StepLoopLearner):
           rewards[:self._real_snippets])
       metrics['model_reward_mean'] = tf.reduce_mean(
           rewards[self._real_snippets:])
+      metrics['real_share'] = tf.constant(
+          self._real_snippets / config.batch_size, tf.float32)
     return metrics

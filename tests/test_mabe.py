@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pytest
 import reverb
+import sonnet as snt
 import tensorflow as tf
 
 from abmrl.agents import builders
@@ -267,13 +268,39 @@ def test_finished_stages_are_reused_and_taken_from_another_run(trained,
              model_from=str(tmp_path / 'nothing')).run_stages()
 
 
+class _RecordingCritic(snt.Module):
+  """A critic that keeps the largest |action| it was called with."""
+
+  def __init__(self, critic):
+    super().__init__(name='recording_critic')
+    self._critic = critic
+    self.largest_action = tf.Variable(0., trainable=False)
+
+  def __call__(self, states, actions):
+    self.largest_action.assign(tf.maximum(self.largest_action,
+                                          tf.reduce_max(tf.abs(actions))))
+    return self._critic(states, actions)
+
+
 @pytest.mark.parametrize('agent', ['mabe', 'mopo'])
-def test_rl_steps_regularise_toward_the_prior_or_the_entropy(agent):
+def test_rl_steps_regularise_toward_the_prior_or_the_entropy(agent,
+                                                             monkeypatch):
+  critic = builders.NetworkSpec.critic
+  monkeypatch.setattr(builders.NetworkSpec, 'critic',
+                      lambda spec, sizes: _RecordingCritic(critic(spec, sizes)))
   learner = _learner(agent=agent, model_max_steps=1500, model_eval_every=100)
   learner.run()
   assert learner.num_steps == 4
   assert (learner._prior is None) == (agent == 'mopo')  # pylint: disable=protected-access
   assert learner._beta.numpy() >= 0  # pylint: disable=protected-access
+  # Every critic (data Q, twin critics, their targets) saw the policy's and
+  # the behaviour model's samples only inside the action bounds [−1, 1]:
+  # the initial policy (std 0.7) samples outside them in most batches.
+  critics = [c for c in (learner._critics + learner._target_critics  # pylint: disable=protected-access
+                         + [learner._data_critic, learner._target_data_critic])  # pylint: disable=protected-access
+             if c is not None]
+  largest = [float(c.largest_action.numpy()) for c in critics]
+  assert max(largest) <= 1. and min(largest) > 0.5, largest
 
 
 def test_run_configuration_checks_name_the_flag(tmp_path):

@@ -78,7 +78,7 @@ class MABEBuilder(builders.AgentBuilder):
                      else None),
         critic_networks=[spec.critic(config.critic_layer_sizes)
                          for _ in range(2)],
-        action_size=spec.action_size)
+        action_size=spec.action_size, action_bounds=spec.bounds())
 
 
 BUILDERS = {name: MABEBuilder(name) for name in config_lib.VARIANTS}

@@ -26,14 +26,19 @@ whether it finished: a rerun reuses a finished stage, resumes an unfinished
 one, and `model_from` / `prior_from` take a finished stage of another run.
 
 The policy is the project's Gaussian (no tanh), so KL(π‖p_α) is in closed
-form; MOPO's squashed policy would need a sample estimate.
+form; MOPO's squashed policy would need a sample estimate. A sampled action
+reaches a critic clipped to the action bounds, as the environment and the
+rollout nodes apply it (Acme's MPO clips the same way, its ClipToSpec): the
+critics are fit only on actions inside the bounds, and unclipped they
+extrapolate outside them, where in MOPO mode (nothing but a non-binding
+entropy term holding the policy) its std grew to ≈ 550 on cheetah-run.
 """
 
 import copy
 import json
 import os
 import time
-from typing import Callable, Dict, Iterator, Optional
+from typing import Callable, Dict, Iterator, Optional, Tuple
 
 from acme.tf import utils as tf2_utils
 from acme.utils import counting
@@ -181,6 +186,7 @@ class MABELearner(base.StepLoopLearner):
                observation_size: int,
                action_size: int,
                validation: Dict[str, np.ndarray],
+               action_bounds: Optional[Tuple[np.ndarray, np.ndarray]] = None,
                rl_dataset: Optional[Callable[[], Iterator]] = None,
                real_snippets: Optional[int] = None,
                config: config_lib.MABEConfig = config_lib.MABEConfig(),
@@ -189,7 +195,8 @@ class MABELearner(base.StepLoopLearner):
                checkpoint_dir: Optional[str] = None,
                max_steps: Optional[int] = None):
     """`validation`: held-out transitions {observation, action, reward,
-    discount, next_observation} (arrays of [V, ...]); `rl_dataset`: makes
+    discount, next_observation} (arrays of [V, ...]); `action_bounds`:
+    (minimum, maximum) of [A] (None: [−1, 1]); `rl_dataset`: makes
     stage 3's iterator of batches whose first `real_snippets` snippets are
     the data's and the rest the model's (None: `dataset`, tests)."""
     message = config.check()
@@ -197,6 +204,9 @@ class MABELearner(base.StepLoopLearner):
       raise ValueError(message)
     self._config = config
     self._init_loop(dataset, counter, logger, max_steps)
+    low, high = action_bounds or (-np.ones(action_size), np.ones(action_size))
+    self._action_low, self._action_high = (
+        tf.constant(np.asarray(b, np.float32)) for b in (low, high))
     self._run_dir = checkpoint_dir
     self._rl_dataset, self._real_snippets = rl_dataset, real_snippets
     self._validation = {k: tf.constant(np.asarray(v, np.float32))
@@ -366,7 +376,7 @@ class MABELearner(base.StepLoopLearner):
   def _q_update(self, batch):
     config = self._config
     data = shared_losses.snippet_transitions(batch)
-    next_action = self._behaviour(data.next_states).sample()
+    next_action = self._clip(self._behaviour(data.next_states).sample())
     target = tf.stop_gradient(
         data.rewards + config.discount * data.discounts
         * self._target_data_critic(data.next_states, next_action))
@@ -537,6 +547,10 @@ class MABELearner(base.StepLoopLearner):
 
   # --- stage 3: behaviour-regularised model-based RL -----------------------
 
+  def _clip(self, actions: tf.Tensor) -> tf.Tensor:
+    """A sampled action as a critic sees it (see the module docstring)."""
+    return tf.clip_by_value(actions, self._action_low, self._action_high)
+
   def _regulariser(self, policy, states, actions) -> tf.Tensor:
     """KL(π‖p_α)(s), closed form; MOPO: log π(a|s) (SAC's entropy)."""
     if self._prior is None:
@@ -548,7 +562,7 @@ class MABELearner(base.StepLoopLearner):
     data = shared_losses.snippet_transitions(batch)
     next_policy = self._policy(data.next_states)
     next_action = next_policy.sample()
-    next_q = tf.stack([c(data.next_states, next_action)
+    next_q = tf.stack([c(data.next_states, self._clip(next_action))
                        for c in self._target_critics])
     target = losses.regularised_target(
         data.rewards, data.discounts, config.discount, next_q, self._beta,
@@ -558,7 +572,7 @@ class MABELearner(base.StepLoopLearner):
       critic_loss = shared_losses.critic_loss(q, target)
       policy = self._policy(data.states)
       action = policy.sample()  # reparameterised
-      q_policy = tf.reduce_min(tf.stack([c(data.states, action)
+      q_policy = tf.reduce_min(tf.stack([c(data.states, self._clip(action))
                                          for c in self._critics]), axis=0)
       regulariser = self._regulariser(policy, data.states, action)
       policy_loss, beta_loss = shared_losses.constrained_policy_loss(

@@ -282,15 +282,20 @@ class _RecordingCritic(snt.Module):
     return self._critic(states, actions)
 
 
-@pytest.mark.parametrize('agent', ['mabe', 'mopo'])
+@pytest.mark.parametrize('agent', ['mabe', 'mopo', 'mabe_flat'])
 def test_rl_steps_regularise_toward_the_prior_or_the_entropy(agent,
-                                                             monkeypatch):
+                                                             monkeypatch,
+                                                             tmp_path):
   critic = builders.NetworkSpec.critic
   monkeypatch.setattr(builders.NetworkSpec, 'critic',
                       lambda spec, sizes: _RecordingCritic(critic(spec, sizes)))
-  learner = _learner(agent=agent, model_max_steps=1500, model_eval_every=100)
+  learner = _learner(str(tmp_path), agent=agent, model_max_steps=1500,
+                     model_eval_every=100)
   learner.run()
   assert learner.num_steps == 4
+  for stage in ('model', 'prior') if agent != 'mopo' else ('model',):
+    with open(tmp_path / 'checkpoints' / stage / 'state.json') as f:
+      assert json.load(f)['finished'], stage  # saved: all variables finite
   assert (learner._prior is None) == (agent == 'mopo')  # pylint: disable=protected-access
   assert learner._beta.numpy() >= 0  # pylint: disable=protected-access
   # Every critic (data Q, twin critics, their targets) saw the policy's and

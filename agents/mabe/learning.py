@@ -243,16 +243,17 @@ class MABELearner(base.StepLoopLearner):
     self._max_q = tf.Variable(1.0, trainable=False)
     if config.use_prior:
       self._prior_optimizer = snt.optimizers.Adam(config.prior_learning_rate)
-      prior_objects = dict(prior=self._prior, optimizer=self._prior_optimizer,
-                           max_reward=self._max_reward, max_q=self._max_q)
-      if data_critic is not None:
+      prior_objects = dict(prior=self._prior, optimizer=self._prior_optimizer)
+      if data_critic is not None:  # the weighted prior's (the flat has none:
+        # its max_reward stays −inf, which the save's finite check refuses)
         self._q_optimizer = snt.optimizers.Adam(config.prior_learning_rate)
         self._behaviour_optimizer = snt.optimizers.Adam(
             config.prior_learning_rate)
         prior_objects.update(
             data_critic=data_critic, target_data_critic=self._target_data_critic,
             behaviour=self._behaviour, q_optimizer=self._q_optimizer,
-            behaviour_optimizer=self._behaviour_optimizer)
+            behaviour_optimizer=self._behaviour_optimizer,
+            max_reward=self._max_reward, max_q=self._max_q)
       self._prior_stage = Stage('prior', checkpoint_dir, prior_objects)
     # Stage 3.
     self._policy_optimizer = snt.optimizers.Adam(config.learning_rate)

@@ -29,9 +29,8 @@ The policy is the project's Gaussian (no tanh), so KL(π‖p_α) is in closed
 form; MOPO's squashed policy would need a sample estimate. A sampled action
 reaches a critic clipped to the action bounds, as the environment and the
 rollout nodes apply it (Acme's MPO clips the same way, its ClipToSpec): the
-critics are fit only on actions inside the bounds, and unclipped they
-extrapolate outside them, where in MOPO mode (nothing but a non-binding
-entropy term holding the policy) its std grew to ≈ 550 on cheetah-run.
+critics are fit only on actions inside the bounds and would otherwise be
+asked about actions outside them (docs/results/mabe_cheetah_run.md).
 """
 
 import copy

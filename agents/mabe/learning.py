@@ -30,7 +30,9 @@ form; MOPO's squashed policy would need a sample estimate. A sampled action
 reaches a critic clipped to the action bounds, as the environment and the
 rollout nodes apply it (Acme's MPO clips the same way, its ClipToSpec): the
 critics are fit only on actions inside the bounds and would otherwise be
-asked about actions outside them (docs/results/mabe_cheetah_run.md).
+asked about actions outside them (docs/results/mabe_cheetah_run.md). The
+clip is here, not in the critic every agent shares (agents/networks.py),
+whose change would alter every other agent's results unmeasured.
 """
 
 import copy
@@ -185,7 +187,7 @@ class MABELearner(base.StepLoopLearner):
                observation_size: int,
                action_size: int,
                validation: Dict[str, np.ndarray],
-               action_bounds: Optional[Tuple[np.ndarray, np.ndarray]] = None,
+               action_bounds: Tuple[np.ndarray, np.ndarray],
                rl_dataset: Optional[Callable[[], Iterator]] = None,
                real_snippets: Optional[int] = None,
                config: config_lib.MABEConfig = config_lib.MABEConfig(),
@@ -195,7 +197,7 @@ class MABELearner(base.StepLoopLearner):
                max_steps: Optional[int] = None):
     """`validation`: held-out transitions {observation, action, reward,
     discount, next_observation} (arrays of [V, ...]); `action_bounds`:
-    (minimum, maximum) of [A] (None: [−1, 1]); `rl_dataset`: makes
+    (minimum, maximum) of [A] (NetworkSpec.bounds()); `rl_dataset`: makes
     stage 3's iterator of batches whose first `real_snippets` snippets are
     the data's and the rest the model's (None: `dataset`, tests)."""
     message = config.check()
@@ -203,9 +205,8 @@ class MABELearner(base.StepLoopLearner):
       raise ValueError(message)
     self._config = config
     self._init_loop(dataset, counter, logger, max_steps)
-    low, high = action_bounds or (-np.ones(action_size), np.ones(action_size))
     self._action_low, self._action_high = (
-        tf.constant(np.asarray(b, np.float32)) for b in (low, high))
+        tf.constant(np.asarray(b, np.float32)) for b in action_bounds)
     self._run_dir = checkpoint_dir
     self._rl_dataset, self._real_snippets = rl_dataset, real_snippets
     self._validation = {k: tf.constant(np.asarray(v, np.float32))

@@ -16,6 +16,7 @@ from abmrl.agents import losses as shared_losses
 from abmrl.agents import registry
 from abmrl.agents.mabe import learning
 from abmrl.agents.mabe import losses
+from abmrl.agents.mabe import networks
 from abmrl.datasets import episodes
 from abmrl.datasets import replay as replay_lib
 from abmrl.datasets import rollout as rollout_lib
@@ -306,6 +307,50 @@ def test_rl_steps_regularise_toward_the_prior_or_the_entropy(agent,
              if c is not None]
   largest = [float(c.largest_action.numpy()) for c in critics]
   assert max(largest) <= 1. and min(largest) > 0.5, largest
+
+
+class _FixedGaussian(snt.Module):
+  """A 'policy network' whose Gaussian is the same at every state."""
+
+  def __init__(self, loc, scale):
+    super().__init__(name='fixed_gaussian')
+    self._loc, self._scale = (np.asarray(x, np.float32) for x in (loc, scale))
+
+  def __call__(self, observation):
+    ones = tf.ones([tf.shape(observation)[0], 1])
+    return networks.tfd.MultivariateNormalDiag(ones * self._loc,
+                                               ones * self._scale)
+
+
+def test_mopo_policy_is_squashed_and_its_entropy_target_binds():
+  learner = _learner(agent='mopo')
+  assert isinstance(learner._policy, networks.SquashedGaussianPolicy)  # pylint: disable=protected-access
+  states = tf.constant(RNG.normal(size=(4096, O)), tf.float32)
+  low, high = np.array([0., -3.], np.float32), np.array([2., 1.], np.float32)
+  loc, scale = np.array([0.3, -0.8]), np.array([0.5, 0.2])
+  policy = networks.SquashedGaussianPolicy(_FixedGaussian(loc, scale), low,
+                                           high)(states)
+  centre, half = (high + low) / 2, (high - low) / 2
+  np.testing.assert_allclose(policy.mean()[0], centre + half * np.tanh(loc),
+                             rtol=1e-6)
+  action, log_pi = learner._sample(policy, states)  # pylint: disable=protected-access
+  action = action.numpy()
+  assert np.all((action > low) & (action < high))
+  # log π(a) = log N(u; μ, σ) − Σ log(h (1 − tanh² u)), u = atanh((a − c)/h).
+  u = np.arctanh((action.astype(np.float64) - centre) / half)
+  expected = (-0.5 * ((u - loc) / scale) ** 2 - np.log(scale)
+              - 0.5 * np.log(2 * np.pi)
+              - np.log(half * (1 - np.tanh(u) ** 2))).sum(-1)
+  np.testing.assert_allclose(log_pi, expected, rtol=1e-4, atol=1e-4)
+  # What MOPO mode lacked on cheetah-run: as the std grows, a clipped
+  # Gaussian's log π only falls, so SAC's target E[log π] ≤ |A| never binds;
+  # the squashed policy's actions saturate and its log π rises past |A|.
+  wide = networks.SquashedGaussianPolicy(_FixedGaussian([0., 0.], [100., 100.]),
+                                         low, high)(states)
+  _, wide_log_pi = learner._sample(wide, states)  # pylint: disable=protected-access
+  assert float(tf.reduce_mean(wide_log_pi)) > 2  # |A| = 2 here
+  assert float(tf.reduce_mean(wide.distribution.log_prob(
+      wide.distribution.sample()))) < -2
 
 
 def test_run_configuration_checks_name_the_flag(tmp_path):

@@ -49,10 +49,14 @@ class MABEBuilder(builders.AgentBuilder):
     return ''
 
   def make_policy(self, config, variable_key, spec):
-    if variable_key != 'prior':
-      return super().make_policy(config, variable_key, spec)
-    return spec.gaussian_policy(config.prior_layer_sizes, config.min_variance,
-                                name='prior')
+    if variable_key == 'prior':
+      return spec.gaussian_policy(config.prior_layer_sizes,
+                                  config.min_variance, name='prior')
+    policy = super().make_policy(config, variable_key, spec)
+    if config.use_prior:  # MABE: a Gaussian, for KL(π‖p_α) in closed form
+      return policy
+    from abmrl.agents.mabe import networks  # pylint: disable=g-import-not-at-top
+    return networks.SquashedGaussianPolicy(policy, *spec.bounds())
 
   def make_model(self, config, spec):
     """The dynamics-and-reward ensemble: (s, a) -> [r, Δs]."""

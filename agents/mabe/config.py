@@ -64,10 +64,8 @@ class MABEConfig:
   target_update_rate: float = 5e-3  # [MOPO]'s τ, Alg. 1's λ_φ
   # δ of E[KL(π‖p_α)] ≤ δ, driven by β (paper Table 3: 0.1 medium-expert,
   # 40 halfcheetah mixed, 100 halfcheetah medium). In MOPO mode the target
-  # of E[log π] (SAC's −target entropy) is the action size instead; with
-  # the project's minimum policy std of 0.1 (E[log π] ≤ 0.88 |A|) that
-  # bound never binds, so β falls to 0 and MOPO's entropy bonus vanishes
-  # once the policy is narrow (MOPO's tanh-squashed policy has no floor).
+  # of E[log π] (SAC's −target entropy) is the action size instead, and the
+  # policy is tanh-squashed, as MOPO's (networks.SquashedGaussianPolicy).
   target_kl: float = 1.0  # [abmrl]: between the paper's per-dataset values
   init_beta: float = 1.0  # [abmrl]
   beta_learning_rate: float = 3e-4  # [MOPO]'s α rate

@@ -16,8 +16,8 @@
               critics  Q_k → r + γ d [min_k Q̄_k(s', a') − β KL(π‖p_α)(s')]
               policy   min E_s[β KL(π‖p_α)(s) − min_k Q_k(s, ã)], ã ~ π
               β        dual ascent toward E[KL] = δ (Alg. 1, sign corrected)
-            With `use_prior` false (MOPO) the KL is log π(a|s): SAC's
-            entropy, its target −|A|.
+            With `use_prior` false (MOPO) the KL is log π(a|s) of a
+            tanh-squashed policy: SAC's entropy, its target −|A|.
 
 Stages 1 and 2 do not count as learner steps: `learner_steps` (and so the
 evaluators' schedule and --steps) are stage 3's. Each stage has its own
@@ -25,9 +25,12 @@ checkpoint, <run_dir>/checkpoints/{model,prior}, with a state.json saying
 whether it finished: a rerun reuses a finished stage, resumes an unfinished
 one, and `model_from` / `prior_from` take a finished stage of another run.
 
-The policy is the project's Gaussian (no tanh), so KL(π‖p_α) is in closed
-form; MOPO's squashed policy would need a sample estimate. A sampled action
-reaches a critic clipped to the action bounds, as the environment and the
+MABE's policy is the project's Gaussian (no tanh), so KL(π‖p_α) to the
+Gaussian prior is in closed form (a squashed policy would need a sample
+estimate). MOPO's is squashed into the action bounds by tanh, as MOPO's and
+SAC's are (networks.SquashedGaussianPolicy says why its entropy target
+needs that). A sampled Gaussian action reaches a critic clipped to the
+action bounds, as the environment and the
 rollout nodes apply it (Acme's MPO clips the same way, its ClipToSpec): the
 critics are fit only on actions inside the bounds and would otherwise be
 asked about actions outside them (docs/results/mabe_cheetah_run.md). The
@@ -212,6 +215,10 @@ class MABELearner(base.StepLoopLearner):
     self._validation = {k: tf.constant(np.asarray(v, np.float32))
                         for k, v in validation.items()}
     self._model = model
+    if prior_network is None and not isinstance(
+        policy_network, networks.SquashedGaussianPolicy):
+      raise ValueError('MOPO mode (no prior) needs a SquashedGaussianPolicy '
+                       'for its entropy term')
     self._policy, self._prior = policy_network, prior_network
     self._behaviour, self._data_critic = behaviour_network, data_critic
     self._critics = list(critic_networks)
@@ -552,30 +559,35 @@ class MABELearner(base.StepLoopLearner):
     """A sampled action as a critic sees it (see the module docstring)."""
     return tf.clip_by_value(actions, self._action_low, self._action_high)
 
-  def _regulariser(self, policy, states, actions) -> tf.Tensor:
-    """KL(π‖p_α)(s), closed form; MOPO: log π(a|s) (SAC's entropy)."""
+  def _sample(self, policy, states) -> Tuple[tf.Tensor, tf.Tensor]:
+    """A reparameterised action of π at `states`, as the critics see it, and
+    its regulariser: KL(π‖p_α)(s) in closed form; MOPO: log π(a|s) of its
+    squashed action, the tanh's Jacobian included (SAC's entropy term)."""
     if self._prior is None:
-      return policy.log_prob(actions)
-    return policy.kl_divergence(shared_losses.detached(self._prior(states)))
+      u = policy.distribution.sample()
+      return policy.bijector.forward(u), (
+          policy.distribution.log_prob(u)
+          - policy.bijector.forward_log_det_jacobian(u, event_ndims=1))
+    return self._clip(policy.sample()), policy.kl_divergence(
+        shared_losses.detached(self._prior(states)))
 
   def _rl_update(self, batch):
     config = self._config
     data = shared_losses.snippet_transitions(batch)
-    next_policy = self._policy(data.next_states)
-    next_action = next_policy.sample()
-    next_q = tf.stack([c(data.next_states, self._clip(next_action))
+    next_action, next_regulariser = self._sample(
+        self._policy(data.next_states), data.next_states)
+    next_q = tf.stack([c(data.next_states, next_action)
                        for c in self._target_critics])
     target = losses.regularised_target(
         data.rewards, data.discounts, config.discount, next_q, self._beta,
-        self._regulariser(next_policy, data.next_states, next_action))
+        next_regulariser)
     with tf.GradientTape(persistent=True) as tape:
       q = [critic(data.states, data.actions) for critic in self._critics]
       critic_loss = shared_losses.critic_loss(q, target)
       policy = self._policy(data.states)
-      action = policy.sample()  # reparameterised
-      q_policy = tf.reduce_min(tf.stack([c(data.states, self._clip(action))
+      action, regulariser = self._sample(policy, data.states)
+      q_policy = tf.reduce_min(tf.stack([c(data.states, action)
                                          for c in self._critics]), axis=0)
-      regulariser = self._regulariser(policy, data.states, action)
       policy_loss, beta_loss = shared_losses.constrained_policy_loss(
           q_policy[None], regulariser, self._beta, self._delta)
     critic_variables = [v for c in self._critics
@@ -595,7 +607,10 @@ class MABELearner(base.StepLoopLearner):
                'q_mean': tf.reduce_mean(q[0]), 'beta': self._beta,
                ('kl_to_prior' if self._prior is not None else 'log_pi'):
                    tf.reduce_mean(regulariser),
-               'policy_stddev': tf.reduce_mean(policy.stddev())}
+               # MOPO's: the std of the Gaussian before the squash.
+               'policy_stddev': tf.reduce_mean(
+                   (policy if self._prior is not None
+                    else policy.distribution).stddev())}
     if self._real_snippets is not None:  # real rows first, then the model's
       rewards = batch['reward'][:, 0]
       metrics['real_reward_mean'] = tf.reduce_mean(

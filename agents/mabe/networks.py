@@ -18,6 +18,9 @@ from typing import Sequence, Tuple
 import numpy as np
 import sonnet as snt
 import tensorflow as tf
+import tensorflow_probability as tfp
+
+tfd, tfb = tfp.distributions, tfp.bijectors
 
 
 class GaussianEnsemble(snt.Module):
@@ -74,3 +77,36 @@ def model_inputs(states: tf.Tensor, actions: tf.Tensor) -> tf.Tensor:
 def model_targets(states, rewards, next_states) -> tf.Tensor:
   """[r, s' − s], what the model predicts."""
   return tf.concat([rewards[:, None], next_states - states], axis=-1)
+
+
+class SquashedGaussian(tfd.TransformedDistribution):
+  """A Gaussian over u squashed into the action bounds, a = c + h·tanh(u)
+  (SAC's policy, MOPO's: softlearning's `squash=True`). Its mean is the
+  squashed Gaussian mean, the deterministic action SAC evaluates with."""
+
+  def _mean(self):
+    return self.bijector.forward(self.distribution.mean())
+
+
+class SquashedGaussianPolicy(snt.Module):
+  """observation -> SquashedGaussian: the project's Gaussian policy network,
+  its samples squashed into [low, high] (MOPO mode's policy).
+
+  Why MOPO needs it: SAC's entropy target, E[log π] ≤ |A|, binds for a
+  squashed policy whose actions saturate (the tanh's Jacobian makes log π
+  grow), and so keeps it from becoming bang-bang. For the unsquashed
+  Gaussian clipped at the bounds, log π only falls as the std grows: the
+  target never binds, β falls to 0, and the std grows without limit
+  (docs/results/mabe_cheetah_run.md).
+  """
+
+  def __init__(self, policy: snt.Module, low: np.ndarray, high: np.ndarray,
+               name: str = 'squashed_policy'):
+    super().__init__(name=name)
+    self._policy = policy
+    low, high = (np.asarray(b, np.float32) for b in (low, high))
+    self._bijector = tfb.Chain([tfb.Shift((high + low) / 2),
+                                tfb.Scale((high - low) / 2), tfb.Tanh()])
+
+  def __call__(self, observation: tf.Tensor) -> SquashedGaussian:
+    return SquashedGaussian(self._policy(observation), self._bijector)

@@ -229,3 +229,34 @@ def test_bear_mmd_warms_up_on_the_mmd_then_keeps_its_multiplier_positive():
   assert float(learner._multiplier.numpy()) >= learner._config.min_dual
   policy = learner._policy(STATES).mean().numpy()
   assert abs(policy.mean()) < 0.3  # near the prior's mixture mean
+
+
+class _RowCountingCritic(snt.Module):
+  """A critic that notes how many rows each call asks it about."""
+
+  def __init__(self, critic, rows):
+    super().__init__(name='row_counting_critic')
+    self._critic, self._rows = critic, rows
+
+  def __call__(self, states, actions):
+    self._rows.append(int(actions.shape[0]))  # static: noted when traced
+    return self._critic(states, actions)
+
+
+@pytest.mark.parametrize('agent,policy_samples', [('bear', 20),
+                                                  ('bear_mmd', 5)])
+def test_bear_policy_step_averages_q_over_its_policy_samples(
+    agent, policy_samples, monkeypatch):
+  """E[min_k Q_k(s, a)] is over `policy_samples` samples of π per state (the
+  paper's 20; the official code's MMD samples, 5), not the target's
+  `num_action_samples` (10 here); the critic loss is over the batch. (The
+  target critics are copies, noting their rows in a list of their own.)"""
+  rows = []
+  critic = builders.NetworkSpec.critic
+  monkeypatch.setattr(builders.NetworkSpec, 'critic', lambda spec, sizes:
+                      _RowCountingCritic(critic(spec, sizes), rows))
+  learner = _bandit_learner(agent, steps=1, warmup_steps=0)
+  assert learner._config.policy_samples == policy_samples
+  batch = 128  # _bandit_learner's, one transition per snippet
+  # (1-row calls: building the variables.)
+  assert {r for r in rows if r > 1} == {batch, policy_samples * batch}, rows

@@ -19,9 +19,13 @@ class BEARConfig:
   prior_layer_sizes: Tuple[int, ...] = (256, 256)
   critic_layer_sizes: Tuple[int, ...] = (256, 256, 256)
   min_variance: float = 0.01
-  # Action samples of the policy per state: at s' for the target's maximum
-  # and at s for the policy's E[Q] (Table 4's 20; the official code: 10).
+  # Action samples of the policy per state at s' for the target's maximum
+  # (Table 4's 20; the official code: 10).
   num_action_samples: int = 20
+  # Samples of π per state at s for the policy's E[min_k Q_k(s, a)]:
+  # Table 4's 20 for `bear`; the official code's actor loss averages over
+  # its MMD samples (`bear_mmd`'s variant below).
+  policy_samples: int = 20
   target_update_period: int = 200  # Table 4
   # The paper removed BEAR's ensemble (App. C.2): 1 critic; the original: 2.
   num_critics: int = 1
@@ -46,7 +50,8 @@ class BEARConfig:
 
 VARIANTS = {
     'bear': dict(constraint='kl', num_critics=1),
-    # The original: the ensemble, and its multiplier's faster learning rate
-    # (the official code's 1e-3 on log α).
-    'bear_mmd': dict(constraint='mmd', num_critics=2, dual_learning_rate=1e-3),
+    # The original: the ensemble, its multiplier's faster learning rate
+    # (the official code's 1e-3 on log α), and E[Q] over the MMD's samples.
+    'bear_mmd': dict(constraint='mmd', num_critics=2, dual_learning_rate=1e-3,
+                     policy_samples=5),
 }

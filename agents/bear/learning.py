@@ -117,9 +117,10 @@ class BEARLearner(base.StepLoopLearner):
       prior_loss = shared_losses.weighted_maximum_likelihood(prior,
                                                              data.actions)
       policy = self._policy(data.states)
-      samples = policy.sample(max(n, config.mmd_samples))  # reparameterised
+      p = config.policy_samples
+      samples = policy.sample(max(p, config.mmd_samples))  # reparameterised
       q_policy = tf.reduce_min(
-          self._q_of_samples(self._critics, data.states, samples[:n]), axis=0)
+          self._q_of_samples(self._critics, data.states, samples[:p]), axis=0)
       if config.constraint == 'mmd':  # warm-up: the MMD alone
         q_policy *= tf.cast(self._num_steps >= config.warmup_steps,
                             tf.float32)

@@ -33,6 +33,7 @@ os.environ.setdefault('MUJOCO_GL', 'egl')
 
 ENV_ID = 'control:point_mass-easy'
 AGENTS = ('abm_mpo', 'bm_mpo', 'mpo')
+LAST_K = 3
 
 
 def curves(run_dir):
@@ -216,7 +217,10 @@ def main():
     return f'{np.mean(values):.1f} ± {np.std(values):.1f}'
 
   online = args.offline_steps is not None
-  header = ['agent', 'seeds', 'RL policy (final)', 'prior (final)']
+  # The final evaluation, and the mean of the last LAST_K (MABE's protocol:
+  # one evaluation of a few episodes is a noisy point of a noisy curve).
+  header = ['agent', 'seeds', 'RL policy (final)', 'prior (final)',
+            f'RL policy (last {LAST_K})', f'prior (last {LAST_K})']
   if online:
     header += ['policy, online evaluations: first half',
                'second half']
@@ -230,8 +234,13 @@ def main():
   for agent, runs in results.items():
     finals = {label: [r.final_returns.get(f'evaluator_{label}_0', math.nan)
                       for r, _, _ in runs] for label in ('policy', 'prior')}
+    lasts = {label: [float(np.mean(agent_curves[label][1][-LAST_K:]))
+                     if label in agent_curves else math.nan
+                     for _, agent_curves, _ in runs]
+             for label in ('policy', 'prior')}
     row = [agent, str(len(runs)), mean_std(finals['policy']),
-           mean_std(finals['prior'])]
+           mean_std(finals['prior']), mean_std(lasts['policy']),
+           mean_std(lasts['prior'])]
     if online:
       # How fast fine-tuning rises, and where it gets to: the policy's mean
       # evaluation in each half of the online phase, per seed.

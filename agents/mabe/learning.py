@@ -33,9 +33,9 @@ needs that). A sampled Gaussian action reaches a critic clipped to the
 action bounds, as the environment and the rollout nodes apply it (Acme's
 MPO clips the same way, its ClipToSpec): the critics are fit only on
 actions inside the bounds and would otherwise be asked about actions
-outside them (docs/results/mabe_cheetah_run.md). The
-clip is here, not in the critic every agent shares (agents/networks.py),
-whose change would alter every other agent's results unmeasured.
+outside them (docs/results/mabe_cheetah_run.md). The clip is here, not in
+the critic every agent shares (agents/networks.py), whose change would
+alter every other agent's results unmeasured.
 """
 
 import copy

@@ -100,6 +100,11 @@ class AgentBuilder:
   # program adds the model table and the rollout nodes, and gives the
   # learner held-out transitions and its RL batches (`make_learner`).
   model_based: bool = False
+  # The learner logs what its update does per behaviour tag of the data
+  # (the ABM family): it takes `behaviour_tags` (the dataset's sorted tags)
+  # and, when the run holds episodes out, `heldout` (their states, actions,
+  # Monte-Carlo returns and tags: datasets/episodes.held_out_returns).
+  logs_behaviours: bool = False
 
   def check(self, config) -> str:
     """What in the run configuration (a launch/config.py TrainConfig) this
@@ -136,7 +141,8 @@ class AgentBuilder:
                    **inputs):
     """The learner, with networks built from `spec`, fed by `dataset`, saving
     to (and resuming from) `checkpoint_dir`, stopping after `max_steps`;
-    `inputs`: what a `model_based` agent's learner takes besides."""
+    `inputs`: what a `model_based` or `logs_behaviours` agent's learner
+    takes besides."""
     config = compiled_for(config, spec)
     return self.learner_class(
         config=config, dataset=dataset,

@@ -14,6 +14,8 @@
   critic_loss                   Σ_k mean (Q_k − y)²
   snippet_transitions           batches of [B, N, ...] snippets → their
                                 B·(N − 1) transitions (s, a, r, d, s')
+  per_behaviour_means           a per-row quantity averaged within each
+                                behaviour tag (what a learner logs per tag)
 
 Written as functions of tensors so tests can check them against NumPy.
 Family-specific losses stay in their family's losses.py.
@@ -175,6 +177,9 @@ class Transitions(NamedTuple):
   rewards: Optional[tf.Tensor]  # r_t, [T]; None if the batch has none
   discounts: Optional[tf.Tensor]  # d_t, [T]; None if the batch has none
   next_states: tf.Tensor  # s_{t+1}, [T, O]
+  # The rows' behaviour tag indices, [T] (datasets/replay.py); None if the
+  # batch has none.
+  behaviours: Optional[tf.Tensor] = None
 
 
 def flatten_snippets(x: tf.Tensor) -> tf.Tensor:
@@ -194,4 +199,18 @@ def snippet_transitions(batch: Mapping[str, tf.Tensor]) -> Transitions:
       states=of_rows(observation), actions=of_rows(batch['action']),
       rewards=of_rows(batch.get('reward')),
       discounts=of_rows(batch.get('discount')),
-      next_states=flatten_snippets(observation[:, 1:]))
+      next_states=flatten_snippets(observation[:, 1:]),
+      behaviours=of_rows(batch.get('behaviour')))
+
+
+def per_behaviour_means(values: tf.Tensor, behaviours: tf.Tensor,
+                        num_tags: int) -> tf.Tensor:
+  """The mean of `values` [R] over the rows of each behaviour tag, [K].
+
+  Rows whose index is outside 0 … K − 1 (−1: no dataset tag) count for no
+  tag; a tag without rows in the batch gets 0 (not NaN: a learner stops on
+  non-finite metrics).
+  """
+  one_hot = tf.one_hot(behaviours, num_tags, dtype=values.dtype)  # [R, K]
+  sums = tf.linalg.matvec(one_hot, values, transpose_a=True)
+  return tf.math.divide_no_nan(sums, tf.reduce_sum(one_hot, axis=0))

@@ -288,13 +288,27 @@ def list_episodes(directory: str,
   if not os.path.isdir(root):
     return []
   paths = []
-  for tag in sorted(os.listdir(root)):
+  for tag in behaviour_tags(directory):
     tag_dir = os.path.join(root, tag)
-    if not os.path.isdir(tag_dir):
-      continue
     paths.extend(os.path.join(tag_dir, n)
                  for n in _episode_names(tag_dir)[:first_episodes])
   return paths
+
+
+def behaviour_tags(directory: str) -> List[str]:
+  """The dataset's behaviour tags (their directory names), sorted: a row's
+  behaviour index in replay items indexes this list."""
+  root = os.path.join(directory, EPISODES_DIR)
+  if not os.path.isdir(root):
+    return []
+  return sorted(tag for tag in os.listdir(root)
+                if os.path.isdir(os.path.join(root, tag)))
+
+
+def episode_behaviour(path: str) -> str:
+  """The behaviour tag (directory name) of an episode path from
+  `list_episodes`."""
+  return os.path.basename(os.path.dirname(os.path.normpath(path)))
 
 
 def holdout_split(paths: List[str], fraction: float
@@ -343,6 +357,67 @@ def held_out_transitions(directory: str, fraction: float,
   joined = {name: np.concatenate(p).astype(np.float32)
             for name, p in parts.items()}
   rows = len(joined['reward'])
+  if rows > max_transitions:
+    keep = np.sort(np.random.default_rng(seed).choice(
+        rows, max_transitions, replace=False))
+    joined = {name: x[keep] for name, x in joined.items()}
+  return joined
+
+
+def discounted_returns(reward: np.ndarray, discount: np.ndarray,
+                       gamma: float) -> np.ndarray:
+  """G_t = r_t + γ d_t G_{t+1} over an episode's T transitions, G_T = 0."""
+  returns = np.zeros(len(reward) + 1, np.float64)
+  for t in reversed(range(len(reward))):
+    returns[t] = reward[t] + gamma * discount[t] * returns[t + 1]
+  return returns[:-1].astype(np.float32)
+
+
+def held_out_returns(directory: str, fraction: float, gamma: float,
+                     first_episodes: Optional[int] = None,
+                     relabelling=None, max_tail_weight: float = 0.05,
+                     max_transitions: int = 4_000,
+                     seed: int = 0) -> Dict[str, np.ndarray]:
+  """The held-out episodes' states and actions with their Monte-Carlo
+  discounted returns G_t and behaviour tag indices (`behaviour_tags`),
+  {observation, action, return, behaviour}, [V, ...]: what a learner's
+  value estimates are compared with.
+
+  Only rows whose return the episode determines are kept: where the episode
+  terminates, every row; where a time limit cut it, the rows whose
+  unobserved tail weighs γ^(T−t) ≤ `max_tail_weight`. At most
+  `max_transitions` of them (a random subset). Empty arrays where no row
+  qualifies (episodes shorter than the discount's horizon).
+  """
+  _, held = holdout_split(list_episodes(directory, first_episodes), fraction)
+  tags = {tag: i for i, tag in enumerate(behaviour_tags(directory))}
+  parts = {name: [] for name in ('observation', 'action', 'return',
+                                 'behaviour')}
+  for path in held:
+    try:
+      episode = read_episode(path)
+    except BadEpisode:
+      continue  # the restorers name it
+    if relabelling is not None:
+      episode = relabelled(episode, relabelling[1], relabelling[0])
+    if non_finite_rows(episode):
+      continue
+    rows = episode.num_transitions
+    returns = discounted_returns(episode.reward[:-1], episode.discount[:-1],
+                                 gamma)
+    terminated = episode.discount[rows - 1] == 0
+    tail = gamma ** (rows - np.arange(rows))
+    keep = np.ones(rows, bool) if terminated else tail <= max_tail_weight
+    parts['observation'].append(episode.observation[:-1][keep])
+    parts['action'].append(episode.action[:-1][keep])
+    parts['return'].append(returns[keep])
+    parts['behaviour'].append(
+        np.full(int(keep.sum()), tags[episode_behaviour(path)], np.int32))
+  if not parts['observation']:
+    raise DatasetError(f'{directory}: no readable held-out episode (of '
+                       f'{len(held)}) to compare values with')
+  joined = {name: np.concatenate(p) for name, p in parts.items()}
+  rows = len(joined['return'])
   if rows > max_transitions:
     keep = np.sort(np.random.default_rng(seed).choice(
         rows, max_transitions, replace=False))

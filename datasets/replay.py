@@ -21,6 +21,8 @@ SNIPPET_TABLE = 'snippets'
 ONLINE_TABLE = 'online'  # online actors' snippets (fine-tuning)
 MODEL_TABLE = 'model'  # model rollouts' transitions (MABE, MOPO)
 SNIPPET_FIELDS = ('observation', 'action', 'reward', 'discount')
+BEHAVIOUR_FIELD = 'behaviour'  # int32 per row: the behaviour tag's index
+NO_BEHAVIOUR = -1  # rows of no dataset tag
 
 
 def snippet_starts(rows: int, snippet_length: int, whole_episodes: bool,
@@ -50,6 +52,7 @@ def snippet_signature(spec: episodes_lib.DatasetSpec, snippet_length: int,
                               'action'),
       'reward': tf.TensorSpec((rows,), tf.float32, 'reward'),
       'discount': tf.TensorSpec((rows,), tf.float32, 'discount'),
+      BEHAVIOUR_FIELD: tf.TensorSpec((rows,), tf.int32, BEHAVIOUR_FIELD),
       **mask,
   }
 
@@ -161,7 +164,8 @@ class SnippetWriter:
   most `max_in_flight_items` items wait unconfirmed; then `add` blocks while
   the table's rate limiter holds inserts back, polling `should_stop` every
   second. With `whole_episodes`, snippets shorter than N rows (whole
-  episodes) are zero-padded and carry a `mask`.
+  episodes) are zero-padded and carry a `mask`. `add`'s `behaviour` is the
+  snippet's behaviour tag index (`NO_BEHAVIOUR` where it has none).
   """
 
   def __init__(self, client: reverb.Client, table: str, snippet_length: int,
@@ -177,18 +181,19 @@ class SnippetWriter:
     self._per_item = snippets_per_item
     self._max_in_flight = max_in_flight_items
     self._should_stop = should_stop or (lambda: False)
-    self._pending: List[Tuple[object, int]] = []
-    self._fields = SNIPPET_FIELDS + (('mask',) if whole_episodes else ())
+    self._pending: List[Tuple[object, int, int]] = []
+    self._fields = (SNIPPET_FIELDS + (BEHAVIOUR_FIELD,)
+                    + (('mask',) if whole_episodes else ()))
     self._unflushed = 0
     self.items = 0
     self.snippets = 0
 
-  def add(self, episode, start: int) -> bool:
+  def add(self, episode, start: int, behaviour: int = NO_BEHAVIOUR) -> bool:
     """Queues the snippet episode[start:start+N]; False if stopped."""
-    self._pending.append((episode, start))
+    self._pending.append((episode, start, behaviour))
     if len(self._pending) < self._per_item:
       return True
-    snippets = [self._snippet(e, s) for e, s in self._pending]
+    snippets = [self._snippet(*pending) for pending in self._pending]
     block = {name: np.concatenate([snippet[name] for snippet in snippets])
              for name in self._fields}
     self._writer.append(block)
@@ -203,14 +208,17 @@ class SnippetWriter:
     self._unflushed = 0
     return self._wait(block_until_num_items=self._max_in_flight // 2)
 
-  def _snippet(self, episode, start: int) -> Dict[str, np.ndarray]:
+  def _snippet(self, episode, start: int,
+               behaviour: int) -> Dict[str, np.ndarray]:
     snippet = {name: getattr(episode, name)[start:start + self._length]
                for name in SNIPPET_FIELDS}
+    snippet[BEHAVIOUR_FIELD] = np.full(self._length, behaviour, np.int32)
     if 'mask' not in self._fields:
       return snippet
     rows = len(snippet['reward'])
     padding = self._length - rows
-    snippet = {name: np.pad(x, [(0, padding)] + [(0, 0)] * (x.ndim - 1))
+    snippet = {name: (x if name == BEHAVIOUR_FIELD else
+                      np.pad(x, [(0, padding)] + [(0, 0)] * (x.ndim - 1)))
                for name, x in snippet.items()}
     snippet['mask'] = (np.arange(self._length) < rows).astype(np.float32)
     return snippet

@@ -66,6 +66,7 @@ _COUNT_EVERY_ITEMS = 16
 class _OpenEpisode:
   episode: episodes_lib.Episode
   starts: List[int]  # snippet starts not yet inserted, in random order
+  behaviour: int  # its tag's index in the dataset's sorted tags
   counted: bool = True  # False for the 2nd, 3rd… relabelling of one episode
 
 
@@ -102,6 +103,8 @@ class Restorer:
         episodes_lib.list_episodes(dataset_dir, first_episodes),
         holdout_fraction)[0][shard_index::num_shards]
     self._dataset_dir = dataset_dir
+    self._tag_index = {tag: i for i, tag in
+                       enumerate(episodes_lib.behaviour_tags(dataset_dir))}
     self._replay = replay
     self._table = table
     self._snippet_length = snippet_length
@@ -153,7 +156,7 @@ class Restorer:
         open_episodes.pop(i)
         if current.counted:
           self._retire(current.episode)
-      if not writer.add(current.episode, start):
+      if not writer.add(current.episode, start, current.behaviour):
         break
     if not self._should_stop():
       writer.flush()
@@ -212,9 +215,10 @@ class Restorer:
       self._count(**{problem: 1})
       return []
     views = episodes_lib.relabelled_views(episode, self._relabellings)
+    behaviour = self._tag_index[episodes_lib.episode_behaviour(path)]
     return [_OpenEpisode(view, starts if i == 0 else
                          [int(s) for s in self._rng.permutation(starts)],
-                         counted=i == 0)
+                         behaviour, counted=i == 0)
             for i, view in enumerate(views)]
 
   def _finite(self, path: str, episode: episodes_lib.Episode,

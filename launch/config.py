@@ -74,8 +74,9 @@ class DataConfig:
   restorers: int = _option(2, 'restorer processes')
   holdout_fraction: float = _option(
       0.0, 'share of the episodes kept from the restorers as a validation '
-      "set for the learner (model-based agents' model and prior stages); "
-      'every 1/X-th episode of the sorted list')
+      "set for the learner (model-based agents' model and prior stages; "
+      "the ABM family's critic against Monte-Carlo returns); every "
+      '1/X-th episode of the sorted list')
   # Episodes each restorer has open at once, drawing snippets from them in
   # turn (datasets/restorer.py): decorrelates what goes into the table.
   restorer_interleave: int = 8
@@ -334,9 +335,10 @@ class TrainConfig:
     _positive(self.rollout_nodes, '--rollout-nodes')
     _require(not self.online.enabled or not self.builder.model_based,
              f'--offline-steps: {self.agent} learns offline only')
-    _require(self.builder.model_based or not self.data.holdout_fraction,
+    _require(self.builder.model_based or self.builder.logs_behaviours
+             or not self.data.holdout_fraction,
              f'--holdout-fraction: {self.agent} has no use for held-out '
-             'episodes (model-based agents do)')
+             'episodes (model-based agents and the ABM family do)')
     message = self.builder.check(self)
     _require(not message, message)
     replay, online = self.replay, self.online

@@ -124,12 +124,13 @@ def _make_learner(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
   if online.enabled:
     learner_counter.increment(**{key: 0 for key in _ONLINE_COUNTS})
   inputs = {}
+  # What the held-out episodes' rewards are read with.
+  relabelling = (environments.relabellings(config.env_id)[0]
+                 if config.data.relabel else None)
   if config.builder.model_based:
     # The held-out episodes (the restorers skip them) validate the model
     # and prior stages; RL batches join the data's and the model's tables.
     real = _real_snippets(config)
-    relabelling = (environments.relabellings(config.env_id)[0]
-                   if config.data.relabel else None)
     inputs = dict(
         validation=episodes.held_out_transitions(
             config.data.dataset_dir, config.data.holdout_fraction,
@@ -138,6 +139,14 @@ def _make_learner(config: config_lib.TrainConfig, spec: episodes.DatasetSpec,
             batches(replay_lib.SNIPPET_TABLE, real),
             batches(replay_lib.MODEL_TABLE, config.batch_size - real)),
         real_snippets=real)
+  if config.builder.logs_behaviours:
+    inputs['behaviour_tags'] = episodes.behaviour_tags(
+        config.data.dataset_dir)
+    if config.data.holdout_fraction:
+      inputs['heldout'] = episodes.held_out_returns(
+          config.data.dataset_dir, config.data.holdout_fraction,
+          config.agent_config.discount, config.data.first_episodes,
+          relabelling, seed=config.seed)
   learner = config.builder.make_learner(
       config.agent_config,
       network_spec(config.env_id, spec, config.observation_stats()),

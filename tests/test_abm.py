@@ -14,7 +14,10 @@ from abmrl.agents import registry
 from abmrl.agents.abm import losses
 from abmrl.agents.abm.config import ABMConfig
 from abmrl.agents.abm.config import VARIANTS
+from abmrl.agents.abm import learning as learner_lib
 from abmrl.agents.abm.learning import ABMLearner
+from abmrl.datasets import episodes as episodes_lib
+from abmrl.datasets import generate
 
 tfd = tfp.distributions
 
@@ -352,3 +355,122 @@ def test_svg_dual_holds_the_kl_to_the_prior_near_epsilon():
   got = _measured(learner, ['kl_to_prior'])
   epsilon = ABMConfig().svg_epsilon
   assert 0.5 * epsilon < got['kl_to_prior'] < 1.5 * epsilon
+
+
+def test_per_behaviour_means_match_numpy():
+  rng = np.random.default_rng(3)
+  values = rng.normal(size=200).astype(np.float32)
+  tags = rng.integers(-1, 3, size=200).astype(np.int32)  # −1: no tag
+  tags[tags == 2] = 0  # tag 2 has no rows in this batch
+  got = shared_losses.per_behaviour_means(tf.constant(values),
+                                          tf.constant(tags), 3).numpy()
+  want = [values[tags == k].mean() for k in range(2)] + [0.]
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_e_step_entropy_is_the_weights_entropy():
+  """Logged e_step_entropy = mean over states of −Σ_j w_j log w_j, w the
+  softmax of Q/η over the M samples (eq. 8), computed here in NumPy."""
+  learner = _learner('mpo', seed=4, steps=0, jit_compile=False)
+  q = np.random.default_rng(4).normal(size=(10, 32)).astype(np.float32)
+  e_step = learner_lib.EStep(
+      tf.zeros([32, 2]), tf.zeros([10, 32, 1]), tf.constant(q),
+      learner._target_policy(tf.zeros([32, 2])))
+  got = learner._mpo_improvement(e_step).stats['e_step_entropy'].numpy()
+  eta = ABMConfig().init_temperature
+  w = np.exp(q / eta - (q / eta).max(axis=0))
+  w /= w.sum(axis=0)
+  np.testing.assert_allclose(got, np.mean(-(w * np.log(w)).sum(axis=0)),
+                             rtol=1e-4)
+
+
+# Short-horizon conflicting data: reacher-easy episodes cut at 50 steps,
+# half reaching for the target (reward ≈ 30 an episode), half for the point
+# opposite it (reward 0); the finger gets there in about 20 steps.
+_SHORT_STEPS = 50
+
+
+@pytest.fixture(scope='module')
+def conflicting_reacher(tmp_path_factory):
+  directory = str(tmp_path_factory.mktemp('data') / 'reacher')
+  generate.generate(
+      'control:reacher-easy', directory, episodes_per_behaviour=20,
+      behaviours=generate.default_behaviours(
+          [0.1], random=False, controllers=['reach', 'reach_mirrored']),
+      seed=0, max_steps_per_episode=_SHORT_STEPS, progress=None)
+  tags = episodes_lib.behaviour_tags(directory)
+  assert tags == ['reach-noise0.1', 'reach_mirrored-noise0.1']
+  return tags, [(episodes_lib.read_episode(p),
+                 tags.index(episodes_lib.episode_behaviour(p)))
+                for p in episodes_lib.list_episodes(directory)]
+
+
+def _episode_snippets(data, rng, batch_size, length=2):
+  """Uniform N-row snippets of the episodes, as restorers insert them, with
+  their behaviour tag index per row."""
+  fields = ('observation', 'action', 'reward', 'discount')
+  while True:
+    batch = {name: [] for name in fields + ('behaviour',)}
+    for i in rng.integers(len(data), size=batch_size):
+      episode, tag = data[i]
+      start = rng.integers(len(episode.observation) - length + 1)
+      for name in fields:
+        batch[name].append(getattr(episode, name)[start:start + length])
+      batch['behaviour'].append(np.full(length, tag, np.int32))
+    yield {name: tf.constant(np.stack(x)) for name, x in batch.items()}
+
+
+class _Rows(loggers.Logger):
+  def __init__(self):
+    self.rows = []
+
+  def write(self, data):
+    self.rows.append(data)
+
+  def close(self):
+    pass
+
+
+def test_abm_prior_filters_out_the_conflicting_behaviour_bm_does_not(
+    conflicting_reacher):
+  """ABM paper §3.2 on a short horizon: the ABM weights keep the reaching
+  snippets and drop most of the others, per behaviour tag as the learner
+  logs it, so the ABM prior prefers the reaching actions by far more than
+  BM's (a prior of the whole mixture) does."""
+  tags, data = conflicting_reacher
+  good, bad = tags
+  gaps, logged = {}, {}
+  for variant in ('abm_mpo', 'bm_mpo'):
+    tf.random.set_seed(0)
+    config = ABMConfig(**VARIANTS[variant], batch_size=128,
+                       learning_rate=1e-3, policy_layer_sizes=(64, 64),
+                       prior_layer_sizes=(64, 64), critic_layer_sizes=(64, 64),
+                       num_action_samples=10, target_update_period=20,
+                       jit_compile=False)
+    rows = _Rows()
+    learner = ABMLearner(
+        networks.make_gaussian_policy(2, config.policy_layer_sizes),
+        networks.make_gaussian_policy(2, config.prior_layer_sizes,
+                                      name='prior'),
+        networks.make_critic(config.critic_layer_sizes),
+        _episode_snippets(data, np.random.default_rng(0), 128),
+        observation_size=6, action_size=2, config=config, logger=rows,
+        behaviour_tags=tags)
+    learner.run(num_steps=600)
+    logged[variant] = {key: np.mean([float(r[key]) for r in rows.rows[-100:]])
+                       for key in rows.rows[-1] if key.endswith(tuple(tags))}
+    # The prior's mean log-likelihood of each behaviour's own transitions.
+    logp = {}
+    for tag in (0, 1):
+      episodes_of = [e for e, t in data if t == tag]
+      states = np.concatenate([e.observation[:-1] for e in episodes_of])
+      actions = np.concatenate([e.action[:-1] for e in episodes_of])
+      logp[tag] = float(tf.reduce_mean(learner._prior(
+          tf.constant(states)).log_prob(actions)))
+    gaps[variant] = logp[0] - logp[1]
+  abm = logged['abm_mpo']
+  assert abm[f'abm_weight_{good}'] > 0.8
+  assert abm[f'abm_weight_{bad}'] < 0.5
+  assert f'abm_weight_{good}' not in logged['bm_mpo']  # BM weighs nothing
+  assert set(logged['bm_mpo']) == {f'prior_logp_{good}', f'prior_logp_{bad}'}
+  assert gaps['abm_mpo'] > gaps['bm_mpo'] + 0.3, gaps

@@ -179,3 +179,32 @@ def test_info_plot(small_dataset, tmp_path):
   assert [i for i, _ in sorted(info.returns_by_index['random'])] == [0, 1]
   path = summary.plot_returns(info, str(tmp_path / 'r.png'))
   assert os.path.getsize(path) > 1000
+
+
+def test_held_out_returns_are_monte_carlo_returns_of_the_held_out_rows(
+    small_dataset):
+  """G_t = Σ_k γ^k r_{t+k} to the episode's end, in NumPy, for the rows
+  whose cut-off tail weighs γ^(T−t) ≤ 0.05 (the generator's episodes end at
+  a time limit), each with its episode's behaviour tag index."""
+  gamma = 0.9
+  got = episodes.held_out_returns(small_dataset, 0.5, gamma,
+                                  max_transitions=10_000)
+  _, held = episodes.holdout_split(episodes.list_episodes(small_dataset), 0.5)
+  tags = episodes.behaviour_tags(small_dataset)
+  want_returns, want_tags = [], []
+  for path in held:
+    episode = episodes.read_episode(path)
+    rewards = episode.reward[:-1].astype(np.float64)
+    rows = len(rewards)
+    for t in range(rows):
+      if gamma ** (rows - t) <= 0.05:
+        want_returns.append(np.sum(rewards[t:] * gamma ** np.arange(rows - t)))
+        want_tags.append(tags.index(episodes.episode_behaviour(path)))
+  assert len(want_returns) == 4 * 92  # 4 held-out episodes of 120 steps
+  np.testing.assert_allclose(got['return'], want_returns, rtol=1e-5,
+                             atol=1e-5)
+  np.testing.assert_array_equal(got['behaviour'], want_tags)
+  assert got['observation'].shape == (4 * 92, 4)
+  assert got['action'].shape == (4 * 92, 2)
+  # Episodes shorter than the discount's horizon leave no row.
+  assert not len(episodes.held_out_returns(small_dataset, 0.5, 0.99)['return'])

@@ -161,12 +161,29 @@ def test_abm_mpo_program_evaluates_policy_and_prior(small_dataset, tmp_path):
              '--run-dir', run_dir, '--launch', 'test_mt',
              '--set', 'batch_size=32', '--set', 'policy_layer_sizes=16',
              '--set', 'prior_layer_sizes=16', '--set', 'critic_layer_sizes=16',
-             '--set', 'num_action_samples=4', '--set', 'jit_compile=false']
+             '--set', 'num_action_samples=4', '--set', 'jit_compile=false',
+             # Held-out episodes' Monte-Carlo returns beside the critic's
+             # values (γ = 0.9: the 120-step episodes determine them).
+             '--holdout-fraction', '0.25', '--set', 'discount=0.9',
+             '--set', 'heldout_every=5']
   run_ok(command)
   result = run_lib.read_result(run_dir)
   assert sorted(result.final_returns) == ['evaluator_policy_0',
                                           'evaluator_prior_0']
   assert result.learner_steps == 12
+  # What the ABM filter does, per behaviour tag of the data.
+  with open(os.path.join(run_dir, 'logs', 'learner', 'logs.csv')) as f:
+    rows = list(csv.DictReader(f))
+  tags = episodes.behaviour_tags(small_dataset)
+  assert len(tags) == 4 and rows  # the logger writes a row a second
+  for name in ('abm_weight', 'prior_logp', 'heldout_q', 'heldout_v',
+               'heldout_return'):
+    for tag in tags:
+      values = [float(row[f'{name}_{tag}']) for row in rows]
+      assert np.all(np.isfinite(values)), (name, tag)
+  weights = [float(row[f'abm_weight_{tag}']) for row in rows for tag in tags]
+  assert 0 <= min(weights) and max(weights) <= 1
+  assert 0 < float(rows[-1]['e_step_entropy']) <= np.log(4) + 1e-5
   with open(os.path.join(run_dir, 'config.json')) as f:
     saved = json.load(f)
   assert saved['agent'] == 'abm_mpo'

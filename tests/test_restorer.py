@@ -50,16 +50,21 @@ def _drain(server, count, snippets_per_item=1):
 
 
 def _windows(paths):
-  """Every length-N window of every episode, keyed by its observations."""
+  """Every length-N window of every episode, keyed by its rows and its
+  episode's behaviour tag index (in the dataset's sorted tags)."""
   windows = collections.Counter()
   for path in paths:
     episode = episodes.read_episode(path)
+    tags = episodes.behaviour_tags(os.path.dirname(os.path.dirname(
+        os.path.dirname(path))))
+    tag = tags.index(episodes.episode_behaviour(path))
     for start in range(len(episode.observation) - SNIPPET_LENGTH + 1):
       end = start + SNIPPET_LENGTH
       windows[tuple(np.concatenate([
           episode.observation[start:end].ravel(),
           episode.action[start:end].ravel(), episode.reward[start:end],
-          episode.discount[start:end]]).tolist())] += 1
+          episode.discount[start:end],
+          np.full(SNIPPET_LENGTH, tag)]).tolist())] += 1
   return windows
 
 
@@ -67,7 +72,7 @@ def _key(snippet):
   return tuple(np.concatenate([
       snippet['observation'].numpy().ravel(),
       snippet['action'].numpy().ravel(), snippet['reward'].numpy(),
-      snippet['discount'].numpy()]).tolist())
+      snippet['discount'].numpy(), snippet['behaviour'].numpy()]).tolist())
 
 
 def test_every_step_reaches_reverb_intact(small_dataset, queue_server):
@@ -88,8 +93,10 @@ def test_every_step_reaches_reverb_intact(small_dataset, queue_server):
   assert client.server_info()['snippets'].current_size == total
 
   received = collections.Counter(_key(s) for s in _drain(queue_server, total))
-  # The same multiset: each window exactly once, none crossing an episode.
+  # The same multiset: each window exactly once, none crossing an episode,
+  # each with its episode's behaviour tag.
   assert received == expected
+  assert len({key[-1] for key in received}) == 4  # the generator's 4 tags
 
   counts = counter.get_counts()
   assert counts['restorer_episodes'] == 8

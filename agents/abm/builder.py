@@ -9,6 +9,7 @@ from abmrl.agents.abm import config as config_lib
 class ABMBuilder(builders.AgentBuilder):
   config_class = config_lib.ABMConfig
   learner = 'abmrl.agents.abm.learning:ABMLearner'
+  logs_behaviours = True
 
   def __init__(self, name: str):
     self.name = name

@@ -47,6 +47,9 @@ class ABMConfig:
   svg_epsilon: float = 0.2
   svg_init_eta: float = 1.0
   min_dual: float = 1e-3  # η, α projected to ≥ this after each step
+  # With held-out episodes: learner steps between comparisons of the
+  # critic's values with their Monte-Carlo returns (agents/abm/learning.py).
+  heldout_every: int = 100
   # Compile the whole step with XLA (measured in benchmarks/learner.py).
   jit_compile: bool = True
 

@@ -19,14 +19,24 @@ step, part by part (each part a method returning a NamedTuple):
 
 Target networks (π_θ', Q̂_φ', and the prior's in prior-only mode) are copied
 every `target_update_period` steps.
+
+What shows the advantage filter at work (§3.2) is logged beside the losses:
+per behaviour tag of the data (`behaviour_tags`), the ABM weights' mean
+(`abm_weight_<tag>`) and the prior's log-likelihood of the tag's actions
+(`prior_logp_<tag>`); MPO's E-step weight entropy (`e_step_entropy`, log M
+when the weights are uniform); and, with held-out episodes (`heldout`),
+every `heldout_every` steps, the critic's Q̂(s, a) and V̂(s) at their
+states beside the episodes' Monte-Carlo returns, per tag
+(`heldout_{q,v,return}_<tag>`).
 """
 
 import copy
-from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from acme.tf import utils as tf2_utils
 from acme.utils import counting
 from acme.utils import loggers
+import numpy as np
 import sonnet as snt
 import tensorflow as tf
 import tensorflow_probability as tfp
@@ -83,7 +93,14 @@ class ABMLearner(base.StepLoopLearner):
                counter: Optional[counting.Counter] = None,
                logger: Optional[loggers.Logger] = None,
                checkpoint_dir: Optional[str] = None,
-               max_steps: Optional[int] = None):
+               max_steps: Optional[int] = None,
+               behaviour_tags: Sequence[str] = (),
+               heldout: Optional[Dict[str, np.ndarray]] = None):
+    """`behaviour_tags`: the data's sorted tags, which the batches' per-row
+    `behaviour` indices index (logged per tag); `heldout`: held-out states,
+    actions, Monte-Carlo returns and tag indices
+    (`datasets.episodes.held_out_returns`), compared with the critic's
+    values every `config.heldout_every` steps."""
     if config.prior not in ('abm', 'bm', 'none'):
       raise ValueError(f'unknown prior {config.prior!r}')
     if config.improvement not in ('mpo', 'svg', 'none'):
@@ -120,6 +137,12 @@ class ABMLearner(base.StepLoopLearner):
     self._alpha_stddev = tf.Variable(config.init_alpha, name='alpha_stddev')
     self._svg_eta = tf.Variable(config.svg_init_eta, name='svg_eta')
     self._num_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
+    self._behaviour_tags = tuple(behaviour_tags)
+    self._heldout = None
+    if heldout is not None and len(heldout['return']):
+      self._heldout = {name: tf.constant(x) for name, x in heldout.items()}
+      self._heldout_fn = tf.function(self._heldout_values, autograph=False)
+      self._heldout_stats = {}
 
     self._variables = {'policy': self._policy.variables,
                        'prior': self._prior.variables,
@@ -218,10 +241,56 @@ class ABMLearner(base.StepLoopLearner):
           advantage, kind=config.abm_weighting,
           max_weight=config.abm_max_weight)
       stats['abm_weight_mean'] = tf.reduce_mean(weights)
+      stats.update(self._per_tag('abm_weight', weights, data))
     distribution = self._prior(data.states)
     loss = shared_losses.weighted_maximum_likelihood(distribution,
                                                      data.actions, weights)
+    stats.update(self._per_tag(
+        'prior_logp', tf.stop_gradient(distribution.log_prob(data.actions)),
+        data))
     return PriorUpdate(loss, distribution, stats)
+
+  def _per_tag(self, name: str, values: tf.Tensor,
+               data: shared_losses.Transitions) -> Dict[str, tf.Tensor]:
+    """{name_<tag>: the mean of `values` [B·T] over the tag's rows}."""
+    if not self._behaviour_tags or data.behaviours is None:
+      return {}
+    means = shared_losses.per_behaviour_means(
+        values, data.behaviours, len(self._behaviour_tags))
+    return {f'{name}_{tag}': means[i]
+            for i, tag in enumerate(self._behaviour_tags)}
+
+  def _heldout_values(self) -> Dict[str, tf.Tensor]:
+    """Q̂_φ(s, a) and V̂(s) (eq. 1, the target networks') at the held-out
+    states, and their Monte-Carlo returns: overall and per tag."""
+    heldout = self._heldout
+    evaluated = self._target_policy if self._has_policy else self._target_prior
+    states = heldout['observation']
+    actions = evaluated(states).sample(self._config.num_action_samples)
+    value, = self._q_of_samples(self._target_critic, [(states, actions)])
+    rows = dict(q=self._critic(states, heldout['action']),
+                v=tf.reduce_mean(value, axis=0), ret=heldout['return'])
+    stats = {}
+    for key, x in rows.items():
+      label = 'return' if key == 'ret' else key
+      stats[f'heldout_{label}'] = tf.reduce_mean(x)
+      if self._behaviour_tags:
+        means = shared_losses.per_behaviour_means(
+            x, heldout['behaviour'], len(self._behaviour_tags))
+        stats.update({f'heldout_{label}_{tag}': means[i]
+                      for i, tag in enumerate(self._behaviour_tags)})
+    return stats
+
+  def _train_step(self) -> Dict[str, tf.Tensor]:
+    metrics = self._step_fn(next(self._iterator))
+    if self._heldout is None:
+      return metrics
+    # Every heldout_every steps (and at the first), carried in between so
+    # every log row has the same columns.
+    if not self._heldout_stats or (
+        self.num_steps % self._config.heldout_every == 0):
+      self._heldout_stats = self._heldout_fn()
+    return {**metrics, **self._heldout_stats}
 
   def _mpo_improvement(self, e_step: EStep) -> Improvement:
     """E-step weights exp(Q/η)/Z (eq. 7–9), M-step in a trust region (eq. 5,
@@ -230,6 +299,9 @@ class ABMLearner(base.StepLoopLearner):
     online = self._policy(e_step.states)
     weights, temperature_loss = losses.mpo_temperature_dual(
         e_step.q_values, self._temperature, config.epsilon)
+    # How far the E-step's reweighting is from uniform over the M samples.
+    entropy = -tf.reduce_sum(
+        weights * tf.math.log(tf.maximum(weights, 1e-12)), axis=0)
     policy_loss, alpha_loss, kl_mean, kl_stddev = (
         losses.mpo_weighted_maximum_likelihood(
             e_step.actions, weights, online, e_step.target, self._alpha_mean,
@@ -238,6 +310,7 @@ class ABMLearner(base.StepLoopLearner):
         policy_loss, temperature_loss + alpha_loss,
         [self._temperature, self._alpha_mean, self._alpha_stddev],
         dict(kl_mean=tf.reduce_mean(kl_mean),
+             e_step_entropy=tf.reduce_mean(entropy),
              kl_stddev=tf.reduce_mean(kl_stddev),
              temperature=self._temperature, alpha_mean=self._alpha_mean,
              alpha_stddev=self._alpha_stddev))

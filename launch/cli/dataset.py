@@ -30,12 +30,21 @@ def add_parser(commands) -> None:
                  help='episodes of each behaviour (default 5)')
   g.add_argument('--seed', type=int, default=0)
   sawyer = generate.controller_descriptions('sawyer:lift')
+  conflicting = {env_id: generate.controller_descriptions(env_id)
+                 for env_id in ('control:point_mass-easy',
+                                'control:reacher-easy')}
   g.add_argument('--controller', help='the scripted controller, where the '
-                 'environment has several (Sawyer: '
+                 'environment has several; several, comma-separated, give '
+                 'each noise level of each, tagged <controller>-noise<n> (a '
+                 'dataset of conflicting behaviours, e.g. pd,pd_elsewhere). '
+                 'Sawyer: '
                  # argparse formats help with %: a description's own % is %%.
                  + '; '.join(f'{name}: {text}'.replace('%', '%%')
                              for name, text in sawyer.items())
-                 + f'; default {next(iter(sawyer))})')
+                 + f'; default {next(iter(sawyer))}. '
+                 + '. '.join(f'{env_id}: ' + '; '.join(
+                     f'{name}: {text}' for name, text in named.items())
+                             for env_id, named in conflicting.items()))
   g.add_argument('--noise-levels', default='0.1,0.5,1.5',
                  help='Gaussian action noise of the scripted behaviours, in '
                  'half-ranges of each action (default 0.1,0.5,1.5)')
@@ -101,10 +110,13 @@ def generate_dataset(args: argparse.Namespace) -> int:
   if args.episodes_per_behaviour <= 0:
     raise config_lib.ConfigError('--episodes-per-behaviour must be positive')
   names = generate.controllers(args.env)
-  if args.controller is not None and args.controller not in names:
-    raise config_lib.ConfigError(
-        f'--controller {args.controller!r}: {args.env} has '
-        + (f'only {", ".join(names)}' if names else 'no scripted controller'))
+  chosen = args.controller.split(',') if args.controller else []
+  for name in chosen:
+    if name not in names:
+      raise config_lib.ConfigError(
+          f'--controller {name!r}: {args.env} has '
+          + (f'only {", ".join(names)}' if names
+             else 'no scripted controller'))
   try:
     noise = [float(n) for n in args.noise_levels.split(',')]
   except ValueError:
@@ -114,10 +126,11 @@ def generate_dataset(args: argparse.Namespace) -> int:
   if any(n < 0 for n in noise):
     raise config_lib.ConfigError(f'--noise-levels {args.noise_levels!r}: '
                                  'negative')
-  behaviours = generate.default_behaviours(noise, random=not args.no_random)
+  behaviours = generate.default_behaviours(noise, random=not args.no_random,
+                                           controllers=chosen)
   n = generate.generate(args.env, args.out, args.episodes_per_behaviour,
                         behaviours=behaviours, seed=args.seed,
-                        controller=args.controller)
+                        controller=chosen[0] if chosen else None)
   print(f'wrote {n} episodes to {args.out}')
   return 0
 

@@ -261,23 +261,23 @@ class ABMLearner(base.StepLoopLearner):
             for i, tag in enumerate(self._behaviour_tags)}
 
   def _heldout_values(self) -> Dict[str, tf.Tensor]:
-    """Q̂_φ(s, a) and V̂(s) (eq. 1, the target networks') at the held-out
-    states, and their Monte-Carlo returns: overall and per tag."""
+    """At the held-out states: the critic's Q̂_φ(s, a) of the data's
+    actions, V̂(s) as eq. 1 bootstraps it (the target networks'), and the
+    Monte-Carlo returns; overall and per tag."""
     heldout = self._heldout
     evaluated = self._target_policy if self._has_policy else self._target_prior
     states = heldout['observation']
     actions = evaluated(states).sample(self._config.num_action_samples)
     value, = self._q_of_samples(self._target_critic, [(states, actions)])
-    rows = dict(q=self._critic(states, heldout['action']),
-                v=tf.reduce_mean(value, axis=0), ret=heldout['return'])
+    rows = {'q': self._critic(states, heldout['action']),
+            'v': tf.reduce_mean(value, axis=0), 'return': heldout['return']}
     stats = {}
     for key, x in rows.items():
-      label = 'return' if key == 'ret' else key
-      stats[f'heldout_{label}'] = tf.reduce_mean(x)
+      stats[f'heldout_{key}'] = tf.reduce_mean(x)
       if self._behaviour_tags:
         means = shared_losses.per_behaviour_means(
             x, heldout['behaviour'], len(self._behaviour_tags))
-        stats.update({f'heldout_{label}_{tag}': means[i]
+        stats.update({f'heldout_{key}_{tag}': means[i]
                       for i, tag in enumerate(self._behaviour_tags)})
     return stats
 

@@ -30,7 +30,8 @@ def _point_mass_controller(observation: np.ndarray) -> np.ndarray:
 
 # Where `pd_elsewhere` holds the point mass: far enough from the target at
 # the origin that neither it nor the midpoint between the two (where the
-# average of the two controllers' actions leads) earns reward.
+# average of the two controllers' actions leads) earns reward (measured: 8
+# episodes at noise 0.1, 'pd' 852, 'pd_elsewhere' 1.2, their average 0).
 _ELSEWHERE = np.array([0.2, 0.2])
 
 
@@ -50,8 +51,10 @@ _REACHER_LINKS = (0.12, 0.12)
 # Where `reach_mirrored` holds the finger: opposite the target, 0.22 from
 # the shoulder (the arm reaches 0.24). So it is ≥ 0.27 from the target, and
 # the midpoint of the two goals (where the average of the two controllers'
-# torques leads: they are linear in the goal) ≥ 0.135 from it, beyond the
-# 0.06 inside which reacher-easy rewards.
+# unclipped torques leads: they are linear in the goal) ≥ 0.135 from it,
+# beyond the 0.06 inside which reacher-easy rewards. The torques clip,
+# though: the average of the two clipped controllers scored 222 a 1000-step
+# episode (8 episodes, noise 0.1; 'reach' 978, 'reach_mirrored' 0).
 _REACHER_MIRROR_RADIUS = 0.22
 
 

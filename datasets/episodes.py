@@ -28,7 +28,7 @@ import re
 import shutil
 import sys
 import uuid
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import dm_env
 from dm_env import specs
@@ -326,18 +326,14 @@ def holdout_split(paths: List[str], fraction: float
           [p for i, p in enumerate(paths) if i in held])
 
 
-def held_out_transitions(directory: str, fraction: float,
-                         first_episodes: Optional[int] = None,
-                         relabelling=None,
-                         max_transitions: int = 20_000,
-                         seed: int = 0) -> Dict[str, np.ndarray]:
-  """The held-out episodes' transitions {observation, action, reward,
-  discount, next_observation}, [V, ...], at most `max_transitions` of them
-  (a random subset), for a learner's validation (MABE's model and prior).
-  `relabelling`: an (observation_fn, reward_fn) pair applied first."""
+def _held_out_episodes(directory: str, fraction: float,
+                       first_episodes: Optional[int], relabelling
+                       ) -> Iterator[Tuple[str, Episode]]:
+  """(path, episode) of each readable, finite held-out episode, relabelled
+  with the (observation_fn, reward_fn) pair `relabelling` if given; raises
+  DatasetError if there is none."""
   _, held = holdout_split(list_episodes(directory, first_episodes), fraction)
-  parts = {name: [] for name in ('observation', 'action', 'reward',
-                                 'discount', 'next_observation')}
+  found = False
   for path in held:
     try:
       episode = read_episode(path)
@@ -347,21 +343,44 @@ def held_out_transitions(directory: str, fraction: float,
       episode = relabelled(episode, relabelling[1], relabelling[0])
     if non_finite_rows(episode):
       continue
+    found = True
+    yield path, episode
+  if not found:
+    raise DatasetError(f'{directory}: no readable held-out episode (of '
+                       f'{len(held)}) to validate on')
+
+
+def _joined(parts: Dict[str, List[np.ndarray]], max_rows: int,
+            seed: int) -> Dict[str, np.ndarray]:
+  """The parts' arrays concatenated, at most `max_rows` rows of them (a
+  random subset, in order)."""
+  joined = {name: np.concatenate(p) for name, p in parts.items()}
+  rows = len(next(iter(joined.values())))
+  if rows > max_rows:
+    keep = np.sort(np.random.default_rng(seed).choice(
+        rows, max_rows, replace=False))
+    joined = {name: x[keep] for name, x in joined.items()}
+  return joined
+
+
+def held_out_transitions(directory: str, fraction: float,
+                         first_episodes: Optional[int] = None,
+                         relabelling=None,
+                         max_transitions: int = 20_000,
+                         seed: int = 0) -> Dict[str, np.ndarray]:
+  """The held-out episodes' transitions {observation, action, reward,
+  discount, next_observation}, [V, ...], at most `max_transitions` of them
+  (a random subset), for a learner's validation (MABE's model and prior).
+  `relabelling`: an (observation_fn, reward_fn) pair applied first."""
+  parts = {name: [] for name in ('observation', 'action', 'reward',
+                                 'discount', 'next_observation')}
+  for _, episode in _held_out_episodes(directory, fraction, first_episodes,
+                                       relabelling):
     parts['observation'].append(episode.observation[:-1])
     parts['next_observation'].append(episode.observation[1:])
     for name in ('action', 'reward', 'discount'):
       parts[name].append(getattr(episode, name)[:-1])
-  if not parts['observation']:
-    raise DatasetError(f'{directory}: no readable held-out episode (of '
-                       f'{len(held)}) to validate on')
-  joined = {name: np.concatenate(p).astype(np.float32)
-            for name, p in parts.items()}
-  rows = len(joined['reward'])
-  if rows > max_transitions:
-    keep = np.sort(np.random.default_rng(seed).choice(
-        rows, max_transitions, replace=False))
-    joined = {name: x[keep] for name, x in joined.items()}
-  return joined
+  return _joined(parts, max_transitions, seed)
 
 
 def discounted_returns(reward: np.ndarray, discount: np.ndarray,
@@ -389,19 +408,11 @@ def held_out_returns(directory: str, fraction: float, gamma: float,
   `max_transitions` of them (a random subset). Empty arrays where no row
   qualifies (episodes shorter than the discount's horizon).
   """
-  _, held = holdout_split(list_episodes(directory, first_episodes), fraction)
   tags = {tag: i for i, tag in enumerate(behaviour_tags(directory))}
   parts = {name: [] for name in ('observation', 'action', 'return',
                                  'behaviour')}
-  for path in held:
-    try:
-      episode = read_episode(path)
-    except BadEpisode:
-      continue  # the restorers name it
-    if relabelling is not None:
-      episode = relabelled(episode, relabelling[1], relabelling[0])
-    if non_finite_rows(episode):
-      continue
+  for path, episode in _held_out_episodes(directory, fraction,
+                                          first_episodes, relabelling):
     rows = episode.num_transitions
     returns = discounted_returns(episode.reward[:-1], episode.discount[:-1],
                                  gamma)
@@ -413,16 +424,7 @@ def held_out_returns(directory: str, fraction: float, gamma: float,
     parts['return'].append(returns[keep])
     parts['behaviour'].append(
         np.full(int(keep.sum()), tags[episode_behaviour(path)], np.int32))
-  if not parts['observation']:
-    raise DatasetError(f'{directory}: no readable held-out episode (of '
-                       f'{len(held)}) to compare values with')
-  joined = {name: np.concatenate(p) for name, p in parts.items()}
-  rows = len(joined['return'])
-  if rows > max_transitions:
-    keep = np.sort(np.random.default_rng(seed).choice(
-        rows, max_transitions, replace=False))
-    joined = {name: x[keep] for name, x in joined.items()}
-  return joined
+  return _joined(parts, max_transitions, seed)
 
 
 def _episode_names(tag_dir: str) -> List[str]:

@@ -127,6 +127,11 @@ def main():
     ax.set_xlabel('learner step')
     if ax.lines:
       ax.legend(fontsize=7)
+    else:
+      ax.text(0.5, 0.5, 'not in these runs\' logs (held-out values need '
+              '--holdout-fraction)' if ax is axes[1, 0] else
+              "not in these runs' logs", ha='center', va='center',
+              transform=ax.transAxes, fontsize=8)
   if args.title:
     fig.suptitle(args.title, fontsize=10)
   fig.tight_layout()

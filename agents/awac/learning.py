@@ -70,8 +70,9 @@ class AWACLearner(base.StepLoopLearner):
 
   def _step(self, batch: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     config = self._config
-    states, actions, reward, discount, next_states = (
-        shared_losses.snippet_transitions(batch))
+    data = shared_losses.snippet_transitions(batch)
+    states, actions, next_states = data.states, data.actions, data.next_states
+    reward, discount = data.rewards, data.discounts
     next_actions = self._policy(next_states).sample()
     next_q = [c(next_states, next_actions) for c in self._target_critics]
     # The advantage of the buffer's actions under the current critics.

@@ -93,6 +93,11 @@ class AgentBuilder:
   # What the agent needs of the data path unless the run says otherwise:
   # {section of launch/config.py's TrainConfig: {field: value}}.
   run_defaults: Mapping[str, Mapping[str, Any]] = {}
+  # Named starting points other than the defaults (`abmrl train --preset
+  # NAME`): {name: {'agent': {config field: value}, section of TrainConfig:
+  # {field: value}}}. A preset replaces the agent's defaults where it names
+  # them; flags and --set then override it.
+  presets: Mapping[str, Mapping[str, Mapping[str, Any]]] = {}
   # Keyword arguments that fix the config_class's fields for this agent
   # (an ABM variant's prior and improvement step).
   fixed: Mapping[str, Any] = {}
@@ -111,6 +116,17 @@ class AgentBuilder:
     agent cannot run with, as one line naming the flag; '' if nothing."""
     del config
     return ''
+
+  def preset(self, name: str) -> Mapping[str, Mapping[str, Any]]:
+    """The preset `name` ({} for ''); ValueError naming the agent's presets
+    if it has no such one."""
+    if not name:
+      return {}
+    if name not in self.presets:
+      known = ', '.join(sorted(self.presets)) or 'none'
+      raise ValueError(f'--preset {name}: {self.name} has no such preset '
+                       f'(its presets: {known})')
+    return self.presets[name]
 
   @property
   def learner_class(self) -> type:

@@ -76,6 +76,12 @@ def main():
                       'then the relabelled returns')
   parser.add_argument('--normalise-observations', action='store_true',
                       help='as abmrl train --normalise-observations')
+  parser.add_argument('--preset', default='',
+                      help='as abmrl train --preset, for every agent (e.g. '
+                      "paper: the ABM paper's exact settings)")
+  parser.add_argument('--holdout-fraction', type=float,
+                      help='as abmrl train --holdout-fraction: episodes kept '
+                      'from the learner, for the logged value checks')
   parser.add_argument('--snippet-length', type=int,
                       help='rows per snippet (as abmrl train '
                       '--snippet-length; default: each agent\'s own)')
@@ -123,13 +129,13 @@ def main():
         builder.config_class,
         flags.overrides_it_has(builder.config_class, args.set))
     # Replay sizes in snippets, unless the agent has its own (AWR's are in
-    # whole episodes); the snippet length, unless it learns from whole ones.
+    # whole episodes); then what the command line gave.
     replay = {key: value for key, value in dict(
-        replay_size=200_000, min_replay_size=5_000,
+        replay_size=200_000, min_replay_size=5_000).items()
+              if key not in builder.run_defaults.get('replay', {})}
+    replay.update({key: value for key, value in dict(
         samples_per_insert=args.samples_per_insert,
-        snippet_length=args.snippet_length).items()
-              if key not in builder.run_defaults.get('replay', {})
-              and value is not None}
+        snippet_length=args.snippet_length).items() if value is not None})
     if builder.whole_episodes:
       replay.pop('snippet_length', None)
     for seed in seeds:
@@ -140,15 +146,17 @@ def main():
               'data': dict(dataset_dir=os.path.abspath(args.dataset),
                            restorers=1, first_episodes=args.first_episodes,
                            relabel=args.relabel,
-                           normalise_observations=args.normalise_observations),
+                           normalise_observations=args.normalise_observations,
+                           **({} if args.holdout_fraction is None else
+                              dict(holdout_fraction=args.holdout_fraction))),
               'replay': replay,
               'online': dict(offline_steps=args.offline_steps),
               'evaluation': dict(
                   evaluators=1, episodes=args.eval_episodes,
                   every_learner_steps=(args.eval_every
                                        or max(1, args.steps // 10)))},
-          overrides, env_id=args.env, run_dir=run_dir, steps=args.steps,
-          seed=seed)
+          overrides, preset=args.preset, env_id=args.env, run_dir=run_dir,
+          steps=args.steps, seed=seed)
       start = time.time()
       if args.plot_only:
         result = run_lib.read_result(run_dir)

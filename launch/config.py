@@ -264,17 +264,25 @@ class TrainConfig:
   @classmethod
   def for_agent(cls, agent: str, sections: Mapping[str, Mapping[str, Any]]
                 = None, agent_overrides: Mapping[str, Any] = None,
-                **fields) -> 'TrainConfig':
+                preset: str = '', **fields) -> 'TrainConfig':
     """A config whose sections take the agent's defaults (its builder's
-    `run_defaults`, e.g. AWR's replay sizes in episodes), then `sections`
-    ({'replay': {'snippet_length': 10}, ...}); its agent_config the agent's
-    defaults with `agent_overrides`."""
+    `run_defaults`, e.g. AWR's replay sizes in episodes), then its `preset`'s
+    (e.g. the ABM variants' 'paper'), then `sections` ({'replay':
+    {'snippet_length': 10}, ...}); its agent_config the agent's defaults,
+    then the preset's 'agent' values, then `agent_overrides`."""
     builder = agent_builder(agent)
+    try:
+      preset_values = dict(builder.preset(preset))
+    except ValueError as error:
+      raise ConfigError(str(error)) from None
+    preset_agent = preset_values.pop('agent', {})
     merged = {}
-    for section, values in {**builder.run_defaults, **(sections or {})}.items():
-      merged[section] = {**builder.run_defaults.get(section, {}), **values}
+    for layer in (builder.run_defaults, preset_values, sections or {}):
+      for section, values in layer.items():
+        merged[section] = {**merged.get(section, {}), **values}
     return cls(agent=agent, agent_config=builder.make_config(
-        **(agent_overrides or {})), **_sections(cls, merged), **fields)
+        **{**preset_agent, **(agent_overrides or {})}),
+               **_sections(cls, merged), **fields)
 
   @property
   def builder(self):

@@ -99,7 +99,8 @@ def given(args: argparse.Namespace, config_class) -> Dict[str, Any]:
 
 def make_train_config(values: Mapping[str, Any],
                       agent_overrides: Iterable[str] = (),
-                      base: Optional[config_lib.TrainConfig] = None) -> config_lib.TrainConfig:
+                      base: Optional[config_lib.TrainConfig] = None,
+                      preset: str = '') -> config_lib.TrainConfig:
   """The run configuration a command line asks for.
 
   Args:
@@ -107,6 +108,8 @@ def make_train_config(values: Mapping[str, Any],
     agent_overrides: `KEY=VALUE` strings for the agent's config (--set).
     base: a loaded config.json the values override; else the agent's
       defaults (`config_lib.TrainConfig.for_agent`).
+    preset: a named preset of the agent's (--preset) to start from instead
+      of its defaults; not with `base`, which holds its own settings.
   Returns:
     the config, with absolute paths and the default run directory
     runs/<agent>-<env>; `validate()` is left to the caller (run.prepare).
@@ -125,8 +128,11 @@ def make_train_config(values: Mapping[str, Any],
                 if isinstance(values[name], Mapping)}
     config = config_lib.TrainConfig.for_agent(
         agent, sections, parse_overrides(builder.config_class,
-                                         agent_overrides), **values)
+                                         agent_overrides), preset=preset,
+        **values)
   else:
+    _require(not preset, f'--preset {preset}: a saved configuration holds '
+             'its own settings; give --preset without --config')
     _require(values.get('agent', base.agent) == base.agent,
              f'--agent {values.get("agent")}: the configuration is of '
              f'{base.agent}')

@@ -206,6 +206,54 @@ def test_policy_evaluation_td0():
                              0.5 * np.mean((r + 0.99 * d * v - q)**2), rtol=1e-6)
 
 
+
+def test_policy_evaluation_n_step():
+  q = np.array([1., 2., 3.], np.float32)
+  returns = np.array([0.5, 4., -1.], np.float32)
+  got = losses.policy_evaluation_n_step(tf.constant(q), tf.constant(returns))
+  np.testing.assert_allclose(got.numpy(), 0.5 * np.mean((returns - q)**2),
+                             rtol=1e-6)
+
+
+@pytest.mark.parametrize('variant', ['abm_mpo', 'bm_mpo'])
+def test_n_step_critic_targets_are_the_snippets_returns(variant):
+  """With policy_evaluation='n_step' the critic of every row backs up toward
+  R(τ_t:N) (eq. 4), the rewards of the rest of its snippet; TD(0) would back
+  up r_t + γ V̂(s_{t+1}). The episodes end at the snippets' last transition,
+  so R is the NumPy reference's discounted sum of the data's rewards."""
+  rng = np.random.default_rng(3)
+  b, n = 8, 4
+  batch = dict(
+      observation=rng.normal(size=(b, n, 2)).astype(np.float32),
+      action=rng.uniform(-1, 1, size=(b, n, 1)).astype(np.float32),
+      reward=rng.normal(size=(b, n)).astype(np.float32),
+      discount=np.ones((b, n), np.float32))
+  batch['discount'][:, n - 2:] = 0.  # the last transition ends the episode
+  tf.random.set_seed(0)
+  config = ABMConfig(**VARIANTS[variant], batch_size=b,
+                     policy_layer_sizes=(8,), prior_layer_sizes=(8,),
+                     critic_layer_sizes=(8,), num_action_samples=4,
+                     policy_evaluation='n_step', jit_compile=False)
+  learner = ABMLearner(
+      networks.make_gaussian_policy(1, (8,)),
+      networks.make_gaussian_policy(1, (8,), name='prior'),
+      networks.make_critic((8,)), iter([]), observation_size=2,
+      action_size=1, config=config, logger=loggers.NoOpLogger())
+  q = learner._critic(tf.constant(batch['observation'][:, :-1].reshape(-1, 2)),
+                      tf.constant(batch['action'][:, :-1].reshape(-1, 1)))
+  returns = np_n_step_returns(batch['reward'][:, :-1],
+                              batch['discount'][:, :-1], np.zeros(b),
+                              config.discount)
+  stats = learner._step_fn({k: tf.constant(x) for k, x in batch.items()})
+  np.testing.assert_allclose(
+      stats['critic_loss'].numpy(),
+      0.5 * np.mean((returns.reshape(-1) - q.numpy())**2), rtol=1e-5)
+
+
+def test_unknown_policy_evaluation_is_refused():
+  with pytest.raises(ValueError, match='policy_evaluation'):
+    _learner('abm_mpo', seed=0, steps=0, policy_evaluation='retrace')
+
 def test_svg_loss_and_dual():
   q = tf.constant([[1., 3.], [2., 0.]])
   kl = tf.constant([0.1, 0.5])

@@ -1,11 +1,13 @@
 """The run configuration: one tree of dataclasses, the command line derived
 from it, config.json its saved form, each agent's builder its defaults."""
 
+import dataclasses
 import json
 
 import pytest
 
 from abmrl.agents import registry
+from abmrl.agents.abm import config as abm_config
 from abmrl.launch import cli
 from abmrl.launch import config as config_lib
 from abmrl.launch import flags
@@ -19,7 +21,9 @@ def _parse(*argv):
 
 
 def _config(*argv, base=None):
-  return flags.make_train_config(*_parse(*argv), base=base)
+  args = cli.build_parser().parse_args(['train', *argv])
+  return flags.make_train_config(flags.given(args, config_lib.TrainConfig),
+                                 args.set, base, args.preset)
 
 
 def test_flags_not_given_leave_the_defaults_to_the_configuration():
@@ -58,6 +62,28 @@ def test_every_agent_builds_a_config_and_names_its_policies():
   assert list(registry.get('abm_mpo').policies) == ['policy', 'prior']
   assert list(registry.get('abm_prior').policies) == ['prior']
   assert registry.get('mpo').make_config().prior == 'none'
+
+
+def test_a_preset_replaces_the_agents_defaults_and_flags_override_it(
+    tmp_path):
+  data = ('--agent', 'abm_mpo', '--env', ENV_ID, '--dataset', 'd')
+  paper = _config(*data, '--preset', 'paper')
+  for field, value in abm_config.PAPER['agent'].items():
+    assert getattr(paper.agent_config, field) == value, field
+  assert paper.replay.snippet_length == 2
+  assert paper.agent_config.prior == 'abm'  # the variant's, kept
+  given = _config(*data, '--preset', 'paper', '--set', 'batch_size=64',
+                  '--snippet-length', '4')
+  assert given.agent_config.batch_size == 64
+  assert given.replay.snippet_length == 4
+  assert given.agent_config.target_update_period == 200
+  with pytest.raises(config_lib.ConfigError, match='bcq has no such preset'):
+    _config('--agent', 'bcq', '--env', ENV_ID, '--dataset', 'd', '--preset',
+            'paper')
+  path = dataclasses.replace(paper, run_dir=str(tmp_path)).save()
+  with pytest.raises(config_lib.ConfigError, match='without --config'):
+    _config('--config', path, '--preset', 'paper',
+            base=config_lib.load_train_config(path))
 
 
 def test_agent_overrides_are_typed_by_the_config_fields():

@@ -10,6 +10,7 @@ class ABMBuilder(builders.AgentBuilder):
   config_class = config_lib.ABMConfig
   learner = 'abmrl.agents.abm.learning:ABMLearner'
   logs_behaviours = True
+  presets = {'paper': config_lib.PAPER}
 
   def __init__(self, name: str):
     self.name = name

@@ -20,6 +20,14 @@ class ABMConfig:
   # batch (as CRR does, ≤ 20).
   abm_max_weight: float = 20.0
   discount: float = 0.99
+  # Policy evaluation, eq. 1. 'td0': the paper's one-step backup toward
+  # r_t + γ V̂(s_{t+1}) (§3.1, "standard TD-0 backups"). 'n_step': every row
+  # of a snippet backs up toward the snippet's own return R(τ_t:N) of eq. 4,
+  # bootstrapped with V̂(s_N) — uncorrected off-policy n-step returns, as
+  # Acme's MPO agents learn from an n-step transition adder. A deviation
+  # from eq. 1: value travels N − t steps per backup instead of one, and the
+  # target is that of the data's behaviour over the snippet, not of π.
+  policy_evaluation: str = 'td0'
   num_action_samples: int = 20  # M
   target_update_period: int = 200
   learning_rate: float = 2e-4  # Adam, all networks
@@ -52,6 +60,16 @@ class ABMConfig:
   heldout_every: int = 100
   # Compile the whole step with XLA (measured in benchmarks/learner.py).
   jit_compile: bool = True
+
+
+# The paper's exact settings (Appendix B, Tables 1–2; |τ| = 2, App. D.3),
+# as the preset `abmrl train --preset paper` (agents/abm/builder.py).
+PAPER = {
+    'agent': dict(batch_size=512, policy_evaluation='td0',
+                  target_update_period=200, dual_learning_rate=2e-4,
+                  init_temperature=3.0),
+    'replay': dict(snippet_length=2),
+}
 
 
 VARIANTS = {

@@ -8,7 +8,8 @@ step, part by part (each part a method returning a NamedTuple):
                       (and at every s_t for the ABM weights); MPO's E-step
                       samples and their Q̂_φ' in the same critic call
                       (`_value_targets`)
-  policy evaluation   TD(0) toward r + γ V̂(s') (eq. 1)
+  policy evaluation   TD(0) toward r + γ V̂(s') (eq. 1), or toward the
+                      snippet's n-step return R(τ_t:N) (`policy_evaluation`)
   prior               weighted max likelihood on the data (eq. 3 / eq. 4)
                       (`_prior_update`)
   improvement, MPO    E-step on prior samples, M-step with a trust region
@@ -107,6 +108,10 @@ class ABMLearner(base.StepLoopLearner):
       raise ValueError(f'unknown improvement {config.improvement!r}')
     if config.improvement == 'none' and config.prior == 'none':
       raise ValueError('prior-only mode needs a prior')
+    if config.policy_evaluation not in ('td0', 'n_step'):
+      raise ValueError(
+          f'unknown policy_evaluation {config.policy_evaluation!r}: '
+          "'td0' or 'n_step'")
     self._config = config
     self._init_loop(dataset, counter, logger, max_steps)
     self._has_policy = config.improvement != 'none'
@@ -226,16 +231,16 @@ class ABMLearner(base.StepLoopLearner):
                           e_step=e_step)
     return ValueTargets(next_value=value, value=None, e_step=e_step)
 
-  def _prior_update(self, batch: Dict[str, tf.Tensor],
-                    data: shared_losses.Transitions,
-                    targets: ValueTargets) -> PriorUpdate:
-    """Eq. 4 with the ABM prior, weights f(R(τ_t:N) − V̂(s_t)); else eq. 3."""
+  def _prior_update(self, data: shared_losses.Transitions,
+                    targets: ValueTargets,
+                    returns: tf.Tensor) -> PriorUpdate:
+    """Eq. 4 with the ABM prior, weights f(R(τ_t:N) − V̂(s_t)); else eq. 3.
+
+    `returns`: R(τ_t:N), [B, T].
+    """
     config = self._config
     weights, stats = None, {}
     if config.prior == 'abm':
-      returns = losses.n_step_returns(
-          batch['reward'][:, :-1], batch['discount'][:, :-1],
-          targets.next_value[:, -1], config.discount)  # [B, T]
       advantage = shared_losses.flatten_snippets(returns - targets.value)
       weights = shared_losses.advantage_weights(
           advantage, kind=config.abm_weighting,
@@ -338,14 +343,24 @@ class ABMLearner(base.StepLoopLearner):
     config = self._config
     data = shared_losses.snippet_transitions(batch)  # T = N − 1 per snippet
     targets = self._value_targets(batch['observation'], data)
+    # R(τ_t:N) of eq. 4, bootstrapped with V̂(s_N): the last column of
+    # next_value, for every variant.
+    returns = losses.n_step_returns(
+        batch['reward'][:, :-1], batch['discount'][:, :-1],
+        targets.next_value[:, -1], config.discount)  # [B, T]
 
     with tf.GradientTape(persistent=True) as tape:
       # Policy evaluation (eq. 1).
       q = self._critic(data.states, data.actions)
-      critic_loss = losses.policy_evaluation_td0(
-          q, data.rewards, data.discounts,
-          shared_losses.flatten_snippets(targets.next_value), config.discount)
-      prior = (self._prior_update(batch, data, targets) if self._has_prior
+      if config.policy_evaluation == 'n_step':
+        critic_loss = losses.policy_evaluation_n_step(
+            q, shared_losses.flatten_snippets(returns))
+      else:
+        critic_loss = losses.policy_evaluation_td0(
+            q, data.rewards, data.discounts,
+            shared_losses.flatten_snippets(targets.next_value),
+            config.discount)
+      prior = (self._prior_update(data, targets, returns) if self._has_prior
                else None)
       improvement = None
       if config.improvement == 'mpo':

@@ -29,6 +29,18 @@ def policy_evaluation_td0(q: tf.Tensor, reward: tf.Tensor, discount: tf.Tensor,
   return 0.5 * tf.reduce_mean(tf.square(target - q))
 
 
+def policy_evaluation_n_step(q: tf.Tensor, returns: tf.Tensor) -> tf.Tensor:
+  """Eq. 1 with the snippet's return as the target (`policy_evaluation`
+  'n_step', config.py): mean (R(τ_t:N) − Q̂(s_t, a_t))².
+
+  Args:
+    q: Q̂(s_t, a_t; φ), [B].
+    returns: R(τ_t:N) (`n_step_returns`, bootstrapped from target
+      networks), [B].
+  """
+  return 0.5 * tf.reduce_mean(tf.square(tf.stop_gradient(returns) - q))
+
+
 def n_step_returns(reward: tf.Tensor, discount: tf.Tensor,
                    bootstrap_value: tf.Tensor, gamma: float) -> tf.Tensor:
   """Eq. 4's R(τ_t:N) for every t of a snippet.

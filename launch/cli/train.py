@@ -25,6 +25,13 @@ def add_parser(commands) -> None:
       help='override an agent hyperparameter (a field of its config '
       'dataclass, agents/<family>/config.py), e.g. learning_rate=1e-4 or '
       'policy_layer_sizes=128,128 (repeatable)')
+  parser.add_argument(
+      '--preset', default='', metavar='NAME',
+      help="start from a named set of the agent's settings instead of its "
+      'defaults; flags and --set override it. The ABM variants have '
+      "'paper': the paper's exact settings (Appendix B, |τ| = 2), kept "
+      'for when their defaults move to a CPU budget (issue 26, docs/'
+      'results/conflicting_behaviours.md)')
   parser.set_defaults(command=main)
 
 
@@ -48,7 +55,7 @@ def main(args: argparse.Namespace) -> int:
   base = (config_lib.load_train_config(args.config) if args.config
           else None)
   config = flags.make_train_config(
-      flags.given(args, config_lib.TrainConfig), args.set, base)
+      flags.given(args, config_lib.TrainConfig), args.set, base, args.preset)
   # Flags and paths first: a mistake is one line at once, not after the
   # seconds TensorFlow takes to import.
   config.validate().check_paths()

@@ -246,7 +246,10 @@ def test_a_full_disk_is_one_line_and_no_episode_is_left_half_written(
   assert lines[-1] == (f'abmrl: error: writing to {out} failed: No space '
                        f'left on device; {written} whole episode(s) were '
                        'written (the unfinished one was removed)')
-  assert 0 < written < 20
+  # Usually 2–3 whole episodes fit; once, on a loaded 2-worker run
+  # (2026-12-04), the disk filled inside the first. Either way none may be
+  # left half-written, which the lines below check.
+  assert 0 <= written < 20
   assert len(episodes.list_episodes(out)) == written
   assert not episodes.list_partial_episodes(out)
   validate = _abmrl('dataset', 'validate', out)

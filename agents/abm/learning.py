@@ -233,10 +233,11 @@ class ABMLearner(base.StepLoopLearner):
 
   def _prior_update(self, data: shared_losses.Transitions,
                     targets: ValueTargets,
-                    returns: tf.Tensor) -> PriorUpdate:
+                    returns: Optional[tf.Tensor]) -> PriorUpdate:
     """Eq. 4 with the ABM prior, weights f(R(τ_t:N) − V̂(s_t)); else eq. 3.
 
-    `returns`: R(τ_t:N), [B, T].
+    `returns`: R(τ_t:N), [B, T]; only ABM's prior reads them (None for
+    BM's when the critic is TD(0)).
     """
     config = self._config
     weights, stats = None, {}
@@ -343,11 +344,14 @@ class ABMLearner(base.StepLoopLearner):
     config = self._config
     data = shared_losses.snippet_transitions(batch)  # T = N − 1 per snippet
     targets = self._value_targets(batch['observation'], data)
-    # R(τ_t:N) of eq. 4, bootstrapped with V̂(s_N): the last column of
-    # next_value, for every variant.
-    returns = losses.n_step_returns(
-        batch['reward'][:, :-1], batch['discount'][:, :-1],
-        targets.next_value[:, -1], config.discount)  # [B, T]
+    # R(τ_t:N) of eq. 4, bootstrapped with V̂(s_N) (the last column of
+    # next_value for every variant), where the ABM weights or the n-step
+    # critic use it.
+    returns = None
+    if config.prior == 'abm' or config.policy_evaluation == 'n_step':
+      returns = losses.n_step_returns(
+          batch['reward'][:, :-1], batch['discount'][:, :-1],
+          targets.next_value[:, -1], config.discount)  # [B, T]
 
     with tf.GradientTape(persistent=True) as tape:
       # Policy evaluation (eq. 1).

@@ -90,8 +90,10 @@ class AgentBuilder:
   # Snippets are whole episodes, padded to the longest one (AWR's returns
   # are computed over whole episodes; datasets/replay.py).
   whole_episodes: bool = False
-  # What the agent needs of the data path unless the run says otherwise:
-  # {section of launch/config.py's TrainConfig: {field: value}}.
+  # What the agent needs unless the run says otherwise: {section of
+  # launch/config.py's TrainConfig: {field: value}}, and under 'agent' the
+  # config_class fields where this agent's defaults differ from the class's
+  # (the ABM variants' CPU-budget set, agents/abm/config.py).
   run_defaults: Mapping[str, Mapping[str, Any]] = {}
   # Named starting points other than the defaults (`abmrl train --preset
   # NAME`): {name: {'agent': {config field: value}, section of TrainConfig:
@@ -134,8 +136,10 @@ class AgentBuilder:
     return getattr(importlib.import_module(module), name)
 
   def make_config(self, **overrides):
-    """The agent's hyperparameters: its defaults with `overrides`."""
-    return self.config_class(**{**self.fixed, **overrides})
+    """The agent's hyperparameters: its defaults (the config_class's, then
+    `run_defaults['agent']`, then `fixed`) with `overrides`."""
+    return self.config_class(**{**self.run_defaults.get('agent', {}),
+                                **self.fixed, **overrides})
 
   def make_policy(self, config, variable_key: str,
                   spec: NetworkSpec) -> 'snt.Module':

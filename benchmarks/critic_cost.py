@@ -59,7 +59,8 @@ def main():
            'action': tf.constant(rng.uniform(-1, 1, (512, 2, 6)), tf.float32),
            'reward': tf.constant(rng.normal(size=(512, 2)), tf.float32),
            'discount': tf.ones([512, 2])}
-  config = registry.get('abm_mpo').make_config()
+  builder = registry.get('abm_mpo')
+  config = builder.make_config(**builder.preset('paper')['agent'])
 
   def batches():
     while True:

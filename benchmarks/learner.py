@@ -96,7 +96,10 @@ def our_learner(variant, dataset, jit_compile):
   from abmrl.agents import registry
   builder = registry.get(variant)
   return builder.make_learner(
-      builder.make_config(jit_compile=jit_compile),
+      # The paper's settings where the variant has them (its defaults are a
+      # CPU-budget set with batch 64, agents/abm/config.py).
+      builder.make_config(**builder.presets.get('paper', {}).get('agent', {}),
+                          jit_compile=jit_compile),
       builders.NetworkSpec(OBS, ACT), iter(dataset), None,
       loggers.NoOpLogger(), None, None)
 

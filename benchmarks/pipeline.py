@@ -135,7 +135,10 @@ def learner_rates(address, agent, steps, repeats):
   from abmrl.datasets import replay
 
   builder = registry.get(agent)
-  config = builder.make_config()
+  # At the paper's batch where the agent has a 'paper' preset (the ABM
+  # variants' defaults are a CPU-budget set, agents/abm/config.py).
+  config = builder.make_config(
+      **builder.presets.get('paper', {}).get('agent', {}))
   reverb_dataset = replay.make_snippet_dataset(
       address, TABLE, config.batch_size, SNIPPET_LENGTH, SNIPPETS_PER_ITEM)
   reverb_iterator = iter(reverb_dataset)

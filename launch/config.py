@@ -268,8 +268,9 @@ class TrainConfig:
     """A config whose sections take the agent's defaults (its builder's
     `run_defaults`, e.g. AWR's replay sizes in episodes), then its `preset`'s
     (e.g. the ABM variants' 'paper'), then `sections` ({'replay':
-    {'snippet_length': 10}, ...}); its agent_config the agent's defaults,
-    then the preset's 'agent' values, then `agent_overrides`."""
+    {'snippet_length': 10}, ...}); its agent_config the agent's defaults
+    (`builder.make_config()`), then the preset's 'agent' values, then
+    `agent_overrides`."""
     builder = agent_builder(agent)
     try:
       preset_values = dict(builder.preset(preset))
@@ -277,7 +278,9 @@ class TrainConfig:
       raise ConfigError(str(error)) from None
     preset_agent = preset_values.pop('agent', {})
     merged = {}
-    for layer in (builder.run_defaults, preset_values, sections or {}):
+    run_defaults = {section: values for section, values
+                    in builder.run_defaults.items() if section != 'agent'}
+    for layer in (run_defaults, preset_values, sections or {}):
       for section, values in layer.items():
         merged[section] = {**merged.get(section, {}), **values}
     return cls(agent=agent, agent_config=builder.make_config(

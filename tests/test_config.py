@@ -67,14 +67,26 @@ def test_every_agent_builds_a_config_and_names_its_policies():
 def test_a_preset_replaces_the_agents_defaults_and_flags_override_it(
     tmp_path):
   data = ('--agent', 'abm_mpo', '--env', ENV_ID, '--dataset', 'd')
+  # abm_mpo's defaults are the CPU-budget set, each field off the paper's.
+  default = _config(*data)
+  for field, value in abm_config.CPU_BUDGET['agent'].items():
+    assert getattr(default.agent_config, field) == value, field
+    assert value != abm_config.PAPER['agent'][field], field
+  assert default.replay.snippet_length == 10
+  assert default.agent_overrides() == {}  # they are its defaults
   paper = _config(*data, '--preset', 'paper')
   for field, value in abm_config.PAPER['agent'].items():
     assert getattr(paper.agent_config, field) == value, field
   assert paper.replay.snippet_length == 2
   assert paper.agent_config.prior == 'abm'  # the variant's, kept
-  given = _config(*data, '--preset', 'paper', '--set', 'batch_size=64',
+  # The prior-only mode keeps the paper's settings as its defaults.
+  prior_only = _config('--agent', 'abm_prior', '--env', ENV_ID, '--dataset',
+                       'd')
+  assert (prior_only.agent_config.batch_size, prior_only.replay.snippet_length
+          ) == (512, 2)
+  given = _config(*data, '--preset', 'paper', '--set', 'batch_size=128',
                   '--snippet-length', '4')
-  assert given.agent_config.batch_size == 64
+  assert given.agent_config.batch_size == 128
   assert given.replay.snippet_length == 4
   assert given.agent_config.target_update_period == 200
   with pytest.raises(config_lib.ConfigError, match='bcq has no such preset'):
@@ -144,7 +156,7 @@ def test_a_bad_config_json_is_one_clear_error(tmp_path, edit, expected):
     (['--samples-per-insert', '0'], '--samples-per-insert must be positive'),
     (['--online-replay-size', '0', '--offline-steps', '1'],
      '--online-replay-size must be positive'),
-    (['--snippets-per-item', '7'], 'divide the batch size 512'),
+    (['--snippets-per-item', '7'], 'divide the batch size 64'),
     (['--offline-steps', '10', '--steps', '5'], '--offline-steps must be'),
 ])
 def test_values_that_cannot_run_name_their_flag(argv, expected):

@@ -15,6 +15,8 @@ class ABMBuilder(builders.AgentBuilder):
   def __init__(self, name: str):
     self.name = name
     self.fixed = config_lib.VARIANTS[name]
+    if name in config_lib.CPU_BUDGET_VARIANTS:
+      self.run_defaults = config_lib.CPU_BUDGET
     # Evaluated: the RL policy where there is an improvement step, the prior
     # where there is one.
     self.policies = {}

@@ -29,9 +29,10 @@ def add_parser(commands) -> None:
       '--preset', default='', metavar='NAME',
       help="start from a named set of the agent's settings instead of its "
       'defaults; flags and --set override it. The ABM variants have '
-      "'paper': the paper's exact settings (Appendix B, |τ| = 2), kept "
-      'for when their defaults move to a CPU budget (issue 26, docs/'
-      'results/conflicting_behaviours.md)')
+      "'paper': the paper's exact settings (Appendix B: TD(0), batch 512, "
+      '|τ| = 2, ...) in place of abm_mpo, bm_mpo and mpo\'s CPU-budget '
+      'defaults (agents/abm/config.py, docs/results/'
+      'conflicting_behaviours.md)')
   parser.set_defaults(command=main)
 
 
@@ -41,6 +42,8 @@ def _name_agent_defaults(parser: argparse.ArgumentParser) -> None:
   for name in registry.names():
     builder = registry.get(name)
     for section, values in builder.run_defaults.items():
+      if section == 'agent':  # hyperparameters, not flags (--set)
+        continue
       for field, value in values.items():
         notes.setdefault(f'{section}.{field}', []).append(f'{name} {value}')
     if builder.whole_episodes:
